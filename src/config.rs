@@ -1,0 +1,189 @@
+//! Runtime configuration: every setting is a CLI flag and an environment variable, and the
+//! defaults run a complete single-process server with nothing set.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when stdout is a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Switchboard: a Socket.IO-compatible realtime chat server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "switchboard", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on (use port 0 to pick a free port).
+    #[arg(long, env = "SWITCHBOARD_ADDR", default_value = "0.0.0.0:3000")]
+    pub addr: SocketAddr,
+
+    /// Origins allowed to make cross-origin requests, comma separated; `*` allows any origin.
+    /// Empty (the default) allows same-origin only.
+    #[arg(
+        long = "cors-origin",
+        env = "SWITCHBOARD_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Largest Engine.IO payload in bytes, on both transports (a polling request body and a
+    /// WebSocket message). A client that sends more is disconnected.
+    #[arg(long, env = "SWITCHBOARD_MAX_PAYLOAD", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub max_payload: u64,
+
+    /// Interval between Engine.IO pings, in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_PING_INTERVAL_MS", default_value_t = 25_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_interval_ms: u64,
+
+    /// How long to wait for a pong before closing the connection, in milliseconds.
+    #[arg(long, env = "SWITCHBOARD_PING_TIMEOUT_MS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_timeout_ms: u64,
+
+    /// Messages retained per room (the recovery and history window).
+    #[arg(long, env = "SWITCHBOARD_HISTORY_LIMIT", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub history_limit: u64,
+
+    /// Sustained chat:send rate per socket, in messages per second.
+    #[arg(long, env = "SWITCHBOARD_RATE_LIMIT", default_value_t = 20.0)]
+    pub rate_limit: f64,
+
+    /// Burst of chat:send messages a socket may send at once before the rate applies.
+    #[arg(long, env = "SWITCHBOARD_RATE_BURST", default_value_t = 40,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: u32,
+
+    /// Longest message text, in characters.
+    #[arg(long, env = "SWITCHBOARD_MAX_TEXT", default_value_t = 4000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_text: u64,
+
+    /// Longest room name, in characters.
+    #[arg(long, env = "SWITCHBOARD_MAX_ROOM_LEN", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_room_len: u64,
+
+    /// Directory of static files served at `/` (the built demo app).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_STATIC_DIR",
+        default_value = "client-demo/dist"
+    )]
+    pub static_dir: PathBuf,
+
+    /// Log format; the level comes from RUST_LOG (default `info`).
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// On SIGINT/SIGTERM, how long to wait for connections to close before exiting, in ms.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+}
+
+/// A configuration value that parses but cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--rate-limit must be a positive number of messages per second, got {0}")]
+    RateLimit(f64),
+    #[error("--ping-timeout-ms plus --ping-interval-ms must fit in a day")]
+    PingTooLong,
+    #[error(
+        "--cors-origin: {0:?} is not a valid origin (expected `*` or e.g. https://app.example.com)"
+    )]
+    CorsOrigin(String),
+}
+
+impl Config {
+    /// Checks what clap's per-flag parsers cannot see.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.rate_limit.is_finite() && self.rate_limit > 0.0) {
+            return Err(ConfigError::RateLimit(self.rate_limit));
+        }
+        if self.ping_interval_ms + self.ping_timeout_ms > 86_400_000 {
+            return Err(ConfigError::PingTooLong);
+        }
+        for origin in &self.cors_origins {
+            let valid = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && http::HeaderValue::from_str(origin).is_ok());
+            if !valid {
+                return Err(ConfigError::CorsOrigin(origin.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The defaults, as if started with no flags and no environment (for tests and embedding).
+    pub fn defaults() -> Self {
+        Config::parse_from(["switchboard"])
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_millis(self.ping_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::defaults();
+        config.validate().unwrap();
+        assert_eq!(config.addr.port(), 3000);
+        assert_eq!(config.max_payload, 1_000_000);
+        assert_eq!(config.history_limit, 1000);
+        assert_eq!(config.rate_burst, 40);
+        assert!(config.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn rejects_zero_rate() {
+        let config = Config::parse_from(["switchboard", "--rate-limit", "0"]);
+        assert!(matches!(config.validate(), Err(ConfigError::RateLimit(_))));
+    }
+
+    #[test]
+    fn rejects_bad_origin() {
+        let config = Config::parse_from(["switchboard", "--cors-origin", "example.com"]);
+        assert!(matches!(config.validate(), Err(ConfigError::CorsOrigin(_))));
+    }
+
+    #[test]
+    fn parses_origin_list() {
+        let config = Config::parse_from([
+            "switchboard",
+            "--cors-origin",
+            "http://a.test,https://b.test",
+        ]);
+        config.validate().unwrap();
+        assert_eq!(config.cors_origins, ["http://a.test", "https://b.test"]);
+    }
+
+    #[test]
+    fn rejects_out_of_range_numbers() {
+        assert!(Config::try_parse_from(["switchboard", "--max-payload", "10"]).is_err());
+        assert!(Config::try_parse_from(["switchboard", "--history-limit", "0"]).is_err());
+        assert!(Config::try_parse_from(["switchboard", "--rate-burst", "-1"]).is_err());
+        assert!(Config::try_parse_from(["switchboard", "--addr", "nowhere"]).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! Socket.IO namespace `/`: the handshake check, and one handler per contract event that
+//! hands the raw payload to the chat service and sends back its ack.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
+
+use crate::chat::protocol::{User, events};
+use crate::chat::request::{Limits, guest_user};
+use crate::chat::{ChatService, Session};
+use crate::error::ChatError;
+
+/// What every handler of one socket needs.
+struct Connection {
+    chat: Arc<ChatService>,
+    session: Session,
+}
+
+type Conn = Extension<Arc<Connection>>;
+
+/// Registers the chat namespace `/` on `io`.
+pub fn register_namespace(io: &SocketIo, chat: Arc<ChatService>, limits: Limits) {
+    let authenticate = move |socket: SocketRef, TryData(auth): TryData<Value>| {
+        let limits = limits.clone();
+        async move {
+            let auth = auth.unwrap_or(Value::Null);
+            let user = guest_user(&socket.id.to_string(), &auth, &limits)?;
+            socket.extensions.insert(user);
+            Ok::<(), ChatError>(())
+        }
+    };
+    let on_connect = move |socket: SocketRef| {
+        let chat = chat.clone();
+        async move { attach(socket, chat) }
+    };
+    io.ns("/", on_connect.with(authenticate));
+}
+
+fn attach<A: Adapter>(socket: SocketRef<A>, chat: Arc<ChatService>) {
+    let Some(user) = socket.extensions.get::<User>() else {
+        tracing::error!(sid = %socket.id, "connected without a user; closing");
+        socket.disconnect().ok();
+        return;
+    };
+    // The private room lets broadcasts skip this socket ("to the room except the sender").
+    socket.join(socket.id);
+    let session = chat.open_session(socket.id.to_string(), user);
+    socket
+        .extensions
+        .insert(Arc::new(Connection { chat, session }));
+
+    socket.on(events::ROOM_JOIN, on_join::<A>);
+    socket.on(events::ROOM_LEAVE, on_leave::<A>);
+    socket.on(events::CHAT_SEND, on_send::<A>);
+    socket.on(events::CHAT_TYPING, on_typing);
+    socket.on(events::CHAT_HISTORY, on_history::<A>);
+    socket.on_fallback(on_unknown::<A>);
+    socket.on_disconnect(on_disconnect);
+    tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "connected");
+}
+
+/// The first argument of an event. The parser gives the arguments after the event name as
+/// an array; a missing or undecodable argument is `null`, which validation refuses.
+fn first_argument(data: Result<Value, impl std::fmt::Display>) -> Value {
+    match data {
+        Ok(Value::Array(mut arguments)) if !arguments.is_empty() => arguments.swap_remove(0),
+        Ok(Value::Array(_)) => Value::Null,
+        Ok(other) => other,
+        Err(error) => {
+            tracing::debug!(%error, "undecodable event payload");
+            Value::Null
+        }
+    }
+}
+
+fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, event: &str, result: Result<T, ChatError>) {
+    if let Err(error) = &result {
+        match error {
+            ChatError::Internal(cause) => tracing::error!(%event, %cause, "command failed"),
+            other => tracing::debug!(%event, code = other.code(), %other, "command refused"),
+        }
+    }
+    if let Err(error) = ack.send(&crate::error::ack(&result)) {
+        tracing::debug!(%event, %error, "ack not delivered");
+    }
+}
+
+async fn on_join<A: Adapter>(
+    Extension(conn): Conn,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+) {
+    let result = conn.chat.join(&conn.session, &first_argument(data)).await;
+    reply(ack, events::ROOM_JOIN, result);
+}
+
+async fn on_leave<A: Adapter>(
+    Extension(conn): Conn,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+) {
+    let result = conn.chat.leave(&conn.session, &first_argument(data)).await;
+    reply(ack, events::ROOM_LEAVE, result);
+}
+
+async fn on_send<A: Adapter>(
+    Extension(conn): Conn,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+) {
+    let result = conn.chat.send(&conn.session, &first_argument(data)).await;
+    reply(ack, events::CHAT_SEND, result);
+}
+
+async fn on_typing(Extension(conn): Conn, TryData(data): TryData<Value>) {
+    if let Err(error) = conn.chat.typing(&conn.session, &first_argument(data)).await {
+        tracing::debug!(code = error.code(), %error, "chat:typing refused");
+    }
+}
+
+async fn on_history<A: Adapter>(
+    Extension(conn): Conn,
+    TryData(data): TryData<Value>,
+    ack: AckSender<A>,
+) {
+    let result = conn
+        .chat
+        .history(&conn.session, &first_argument(data))
+        .await;
+    reply(ack, events::CHAT_HISTORY, result);
+}
+
+async fn on_unknown<A: Adapter>(socket: SocketRef<A>, Event(event): Event) {
+    tracing::debug!(sid = %socket.id, %event, "unknown event ignored");
+}
+
+async fn on_disconnect(Extension(conn): Conn, reason: DisconnectReason) {
+    tracing::debug!(sid = %conn.session.conn, ?reason, "disconnected");
+    conn.chat.close_session(&conn.session).await;
+}
