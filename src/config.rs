@@ -85,6 +85,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
 
+    /// Path of the Engine.IO echo endpoint used by the official Engine.IO protocol test suite;
+    /// an empty value turns it off.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ENGINEIO_ECHO_PATH",
+        default_value = "/engine.io"
+    )]
+    pub engineio_echo_path: String,
+
     /// On SIGINT/SIGTERM, how long to wait for connections to close before exiting, in ms.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -97,6 +106,10 @@ pub enum ConfigError {
     RateLimit(f64),
     #[error("--ping-timeout-ms plus --ping-interval-ms must fit in a day")]
     PingTooLong,
+    #[error(
+        "--engineio-echo-path must be empty or start with `/` and differ from /socket.io, got {0:?}"
+    )]
+    EchoPath(String),
     #[error(
         "--cors-origin: {0:?} is not a valid origin (expected `*` or e.g. https://app.example.com)"
     )]
@@ -111,6 +124,10 @@ impl Config {
         }
         if self.ping_interval_ms + self.ping_timeout_ms > 86_400_000 {
             return Err(ConfigError::PingTooLong);
+        }
+        let echo = self.engineio_echo_path.trim_end_matches('/');
+        if !self.engineio_echo_path.is_empty() && (!echo.starts_with('/') || echo == "/socket.io") {
+            return Err(ConfigError::EchoPath(self.engineio_echo_path.clone()));
         }
         for origin in &self.cors_origins {
             let valid = origin == "*"

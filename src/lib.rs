@@ -73,9 +73,11 @@ pub fn build_app(config: &Config) -> App {
         started: Instant::now(),
         connections: Arc::new(move || counted.sockets().len()),
     };
-    let mut router = transport::router(http_state, &config.static_dir)
-        .layer(socket_layer)
-        .layer(transport::trace());
+    let mut router = transport::router(http_state, &config.static_dir).layer(socket_layer);
+    if !config.engineio_echo_path.is_empty() {
+        router = router.layer(transport::echo_layer(config, &config.engineio_echo_path));
+    }
+    router = router.layer(transport::trace());
     if let Some(cors) = transport::cors(&config.cors_origins) {
         router = router.layer(cors);
     }

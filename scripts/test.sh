@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what the tests need (npm packages from the lock files, Debian's Chromium, the local
+# services) and runs every suite: format and lint, Rust unit and integration tests, the Node
+# socket.io-client compatibility suite, the demo's unit tests and its end-to-end tests in
+# headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "services"
+bash scripts/services.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --locked
+
+step "build the server binary for the Node and browser suites"
+cargo build --locked --bin switchboard
+export SWITCHBOARD_BIN="$PWD/target/debug/switchboard"
+
+step "Node socket.io-client compatibility suite"
+npm --prefix tests/js ci --no-audit --no-fund
+npm --prefix tests/js test
+
+step "demo: install, build, unit tests"
+npm --prefix client-demo ci --no-audit --no-fund
+npm --prefix client-demo run build
+npm --prefix client-demo test
+
+step "demo: end-to-end in headless Chromium"
+bash client-demo/e2e/ensure-chromium.sh
+npm --prefix client-demo run e2e
+
+step "all suites passed"
