@@ -94,6 +94,39 @@ pub struct Config {
     )]
     pub engineio_echo_path: String,
 
+    /// This process's name in a cluster and on the STOMP bridge (`x-switchboard-origin`);
+    /// a random id when unset.
+    #[arg(long, env = "SWITCHBOARD_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// STOMP broker to republish chat events to, e.g. `stomp://guest:guest@127.0.0.1:61613/`
+    /// (the path is the virtual host). Unset: the bridge is off.
+    #[arg(long, env = "SWITCHBOARD_STOMP_URL")]
+    pub stomp_url: Option<String>,
+
+    /// Events the bridge may hold while the broker is slow or down; past it the oldest are
+    /// dropped and counted.
+    #[arg(long, env = "SWITCHBOARD_STOMP_QUEUE_SIZE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub stomp_queue_size: u64,
+
+    /// Also consume chat messages from the broker (see --stomp-inbound-destination).
+    #[arg(long, env = "SWITCHBOARD_STOMP_INBOUND")]
+    pub stomp_inbound: bool,
+
+    /// Where inbound messages are consumed from (competing consumers across processes).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_STOMP_INBOUND_DESTINATION",
+        default_value = "/queue/switchboard.inbound"
+    )]
+    pub stomp_inbound_destination: String,
+
+    /// Web-STOMP URL browsers should use to watch the same stream (shown in /config.json);
+    /// default: ws://<broker host>:15674/ws.
+    #[arg(long, env = "SWITCHBOARD_STOMP_WEB_URL")]
+    pub stomp_web_url: Option<String>,
+
     /// On SIGINT/SIGTERM, how long to wait for connections to close before exiting, in ms.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -151,6 +184,15 @@ impl Config {
 
     pub fn ping_timeout(&self) -> Duration {
         Duration::from_millis(self.ping_timeout_ms)
+    }
+
+    /// The node id, generated once if not configured.
+    pub fn resolved_node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            // The tail of a UUIDv7 is random; its head is the clock.
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            format!("sb-{}", &id[id.len() - 12..])
+        })
     }
 
     pub fn shutdown_grace(&self) -> Duration {

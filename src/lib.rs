@@ -16,15 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
-use chat::ChatService;
 use chat::rate_limit::RateConfig;
 use chat::request::Limits;
-use sinks::SocketIoFanout;
+use chat::{ChatService, Fanout, FanoutChain};
+use sinks::stomp::{StompBridge, StompError, StompSettings};
 use store::MemoryStore;
-use transport::HttpState;
+use transport::{ClientConfig, HttpState, Io};
 
 pub use config::Config;
 
@@ -34,9 +33,18 @@ const MAX_NAME_CHARS: usize = 64;
 /// A built server, ready to [`serve`].
 pub struct App {
     pub router: Router,
-    pub io: SocketIo,
     pub chat: Arc<ChatService>,
-    pub shutdown_grace: Duration,
+    pub node_id: String,
+    pub bridge: Option<Arc<StompBridge>>,
+    io: Io,
+    shutdown_grace: Duration,
+}
+
+/// A configuration that cannot be turned into a running server.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Stomp(#[from] StompError),
 }
 
 pub fn limits(config: &Config) -> Limits {
@@ -49,29 +57,44 @@ pub fn limits(config: &Config) -> Limits {
 }
 
 /// Builds the whole application from its configuration.
-pub fn build_app(config: &Config) -> App {
-    let max_message = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
-    let (socket_layer, io) = SocketIo::builder()
-        .ping_interval(config.ping_interval())
-        .ping_timeout(config.ping_timeout())
-        .max_payload(config.max_payload)
-        .ws_max_message_size(max_message)
-        .ws_max_frame_size(max_message)
-        .build_layer();
+pub async fn build_app(config: &Config) -> Result<App, BuildError> {
+    let node_id = config.resolved_node_id();
+    let (socket_layer, io) = transport::socket_io(config);
+    let bridge = match &config.stomp_url {
+        Some(url) => Some(StompBridge::start(StompSettings {
+            url: url.clone(),
+            queue_size: config.stomp_queue_size as usize,
+            inbound: config
+                .stomp_inbound
+                .then(|| config.stomp_inbound_destination.clone()),
+            node_id: node_id.clone(),
+        })?),
+        None => None,
+    };
 
+    let mut fanouts: Vec<Arc<dyn Fanout>> = vec![io.fanout()];
+    fanouts.extend(bridge.as_ref().map(|bridge| bridge.fanout()));
     let store = Arc::new(MemoryStore::new(config.history_limit as usize));
-    let fanout = Arc::new(SocketIoFanout::new(io.clone()));
     let rate = RateConfig {
         per_second: config.rate_limit,
         burst: config.rate_burst,
     };
-    let chat = Arc::new(ChatService::new(store, fanout, limits(config), rate));
-    transport::register_namespace(&io, chat.clone(), limits(config));
+    let chat = Arc::new(ChatService::new(
+        store,
+        Arc::new(FanoutChain(fanouts)),
+        limits(config),
+        rate,
+    ));
+    io.register_namespace(chat.clone(), limits(config));
+    if let Some(bridge) = &bridge {
+        bridge.start_inbound(chat.clone());
+    }
 
-    let counted = io.clone();
     let http_state = HttpState {
         started: Instant::now(),
-        connections: Arc::new(move || counted.sockets().len()),
+        connections: io.connection_counter(),
+        bridge: bridge.clone(),
+        client: ClientConfig::from_config(config),
     };
     let mut router = transport::router(http_state, &config.static_dir).layer(socket_layer);
     if !config.engineio_echo_path.is_empty() {
@@ -81,17 +104,19 @@ pub fn build_app(config: &Config) -> App {
     if let Some(cors) = transport::cors(&config.cors_origins) {
         router = router.layer(cors);
     }
-    App {
+    Ok(App {
         router,
-        io,
         chat,
+        node_id,
+        bridge,
+        io,
         shutdown_grace: config.shutdown_grace(),
-    }
+    })
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, closes every
-/// Socket.IO connection (axum's own graceful shutdown does not see upgraded WebSockets) and
-/// returns once everything is closed or the grace period has passed.
+/// Socket.IO connection (axum's own graceful shutdown does not see upgraded WebSockets),
+/// flushes the bridge, and returns once all is closed or the grace period has passed.
 pub async fn serve(
     listener: TcpListener,
     app: App,
@@ -116,6 +141,9 @@ pub async fn serve(
     stop_accepting.send(()).ok();
     let drain = async {
         app.io.close().await;
+        if let Some(bridge) = &app.bridge {
+            bridge.shutdown().await;
+        }
         server.await
     };
     match tokio::time::timeout(app.shutdown_grace, drain).await {

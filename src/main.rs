@@ -30,7 +30,13 @@ async fn main() -> ExitCode {
         .unwrap_or_default();
     tracing::info!(addr = %local, static_dir = %config.static_dir.display(), "listening");
 
-    let app = switchboard::build_app(&config);
+    let app = match switchboard::build_app(&config).await {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     match switchboard::serve(listener, app, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

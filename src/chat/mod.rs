@@ -34,3 +34,39 @@ pub trait Fanout: Send + Sync + 'static {
     /// `chat:typing` to the room's sockets except `except`.
     async fn typing(&self, event: &TypingEvent, except: &ConnId);
 }
+
+/// Several fanouts in a fixed order (the room broadcast first, then bridges).
+pub struct FanoutChain(pub Vec<std::sync::Arc<dyn Fanout>>);
+
+#[async_trait]
+impl Fanout for FanoutChain {
+    async fn subscribe(&self, conn: &ConnId, room: &str) {
+        for fanout in &self.0 {
+            fanout.subscribe(conn, room).await;
+        }
+    }
+
+    async fn unsubscribe(&self, conn: &ConnId, room: &str) {
+        for fanout in &self.0 {
+            fanout.unsubscribe(conn, room).await;
+        }
+    }
+
+    async fn message(&self, message: &Message) {
+        for fanout in &self.0 {
+            fanout.message(message).await;
+        }
+    }
+
+    async fn presence(&self, event: &PresenceEvent, except: &ConnId) {
+        for fanout in &self.0 {
+            fanout.presence(event, except).await;
+        }
+    }
+
+    async fn typing(&self, event: &TypingEvent, except: &ConnId) {
+        for fanout in &self.0 {
+            fanout.typing(event, except).await;
+        }
+    }
+}

@@ -9,8 +9,8 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use super::presence::{Departure, Presence};
 use super::protocol::{
-    HistoryReply, JoinReply, LeaveReply, MessageDraft, PresenceAction, PresenceEvent, SendReply,
-    TypingEvent, User,
+    HistoryReply, JoinReply, LeaveReply, Message, MessageDraft, PresenceAction, PresenceEvent,
+    SendReply, TypingEvent, User,
 };
 use super::rate_limit::{RateConfig, TokenBucket};
 use super::request::{
@@ -172,10 +172,32 @@ impl ChatService {
             text: request.text,
             client_id: request.client_id,
         };
+        let message = self.store_and_broadcast(draft).await?;
+        Ok(SendReply { message })
+    }
+
+    /// A message from outside Socket.IO (the STOMP bridge, the HTTP API): validated like
+    /// `chat:send`, stored and broadcast like any other, without a socket, membership or
+    /// per-socket rate limit.
+    pub async fn post(&self, room: &str, from: User, text: &str) -> Result<Message, ChatError> {
+        let request = SendRequest::parse(
+            &serde_json::json!({ "room": room, "text": text }),
+            &self.limits,
+        )?;
+        let draft = MessageDraft {
+            room: request.room,
+            from,
+            text: request.text,
+            client_id: None,
+        };
+        self.store_and_broadcast(draft).await
+    }
+
+    async fn store_and_broadcast(&self, draft: MessageDraft) -> Result<Message, ChatError> {
         let _order = self.room_lock(&draft.room).lock().await;
         let message = self.store.append(draft).await?;
         self.fanout.message(&message).await;
-        Ok(SendReply { message })
+        Ok(message)
     }
 
     /// `chat:typing` has no ack: the error is only for logging.

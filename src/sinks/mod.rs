@@ -1,5 +1,6 @@
-//! Where decided chat events go: today the Socket.IO room broadcast.
+//! Where decided chat events go: the Socket.IO room broadcast and the STOMP bridge.
 
 mod socketio;
+pub mod stomp;
 
 pub use socketio::SocketIoFanout;

@@ -9,11 +9,15 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
 use http::{HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
 use serde_json::json;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::sinks::stomp::StompBridge;
 
 /// What the HTTP handlers read.
 #[derive(Clone)]
@@ -21,6 +25,45 @@ pub struct HttpState {
     pub started: Instant,
     /// Live Socket.IO connections on this process.
     pub connections: Arc<dyn Fn() -> usize + Send + Sync>,
+    pub bridge: Option<Arc<StompBridge>>,
+    pub client: ClientConfig,
+}
+
+/// What browser clients may learn about the server (`/config.json`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfig {
+    /// Web-STOMP endpoint carrying the same chat stream; None when the bridge is off.
+    pub web_stomp_url: Option<String>,
+    /// Prefix of the per-room chat topic (the room is encoded after it).
+    pub stomp_chat_prefix: &'static str,
+    pub stomp_presence_prefix: &'static str,
+}
+
+impl ClientConfig {
+    pub fn from_config(config: &Config) -> Self {
+        let web_stomp_url = config.stomp_url.as_ref().map(|url| {
+            config
+                .stomp_web_url
+                .clone()
+                .unwrap_or_else(|| default_web_stomp_url(url))
+        });
+        Self {
+            web_stomp_url,
+            stomp_chat_prefix: "/topic/chat.",
+            stomp_presence_prefix: "/topic/presence.",
+        }
+    }
+}
+
+/// `ws://<broker host>:15674/ws`, RabbitMQ's Web-STOMP default beside its STOMP port.
+fn default_web_stomp_url(stomp_url: &str) -> String {
+    let uri: Option<http::Uri> = stomp_url.parse().ok();
+    let host = uri
+        .as_ref()
+        .and_then(|uri| uri.host())
+        .unwrap_or("localhost");
+    format!("ws://{host}:15674/ws")
 }
 
 /// The HTTP router: health, static files, and the layers every request goes through.
@@ -28,6 +71,7 @@ pub struct HttpState {
 pub fn router(state: HttpState, static_dir: &Path) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/config.json", get(client_config))
         .with_state(state)
         .merge(static_files(static_dir))
 }
@@ -66,7 +110,12 @@ async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
         "connections": (state.connections)(),
+        "stomp": state.bridge.as_ref().map(|bridge| bridge.stats()),
     }))
+}
+
+async fn client_config(State(state): State<HttpState>) -> impl IntoResponse {
+    Json(state.client)
 }
 
 /// The built demo app, or a page saying how to build it.
@@ -99,3 +148,20 @@ or point <code>--static-dir</code> at a built app.</p>
 <p>Socket.IO clients can connect now at <code>/socket.io/</code>; health is at <a href="/healthz">/healthz</a>.</p>
 </body></html>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_stomp_url_defaults_to_the_broker_host() {
+        assert_eq!(
+            default_web_stomp_url("stomp://guest:guest@10.1.2.3:61613/"),
+            "ws://10.1.2.3:15674/ws"
+        );
+        assert_eq!(
+            default_web_stomp_url("stomp://broker.local:61613"),
+            "ws://broker.local:15674/ws"
+        );
+    }
+}

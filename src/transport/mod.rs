@@ -4,7 +4,8 @@
 mod conformance;
 mod events;
 mod http;
+mod socketio;
 
 pub use conformance::echo_layer;
-pub use events::register_namespace;
-pub use http::{HttpState, cors, router, trace};
+pub use http::{ClientConfig, HttpState, cors, router, trace};
+pub use socketio::{Io, socket_io};

@@ -39,7 +39,7 @@ impl TestServer {
     pub async fn start_with(config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = switchboard::build_app(&config);
+        let app = switchboard::build_app(&config).await.expect("app builds");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(switchboard::serve(listener, app, async move {
             stopped.await.ok();
