@@ -19,8 +19,19 @@ pub enum ChatError {
     RateLimited,
     #[error("unauthorized")]
     Unauthorized,
+    #[error("service temporarily unavailable; try again")]
+    Unavailable(String),
     #[error("internal error")]
-    Internal(#[from] StoreError),
+    Internal(String),
+}
+
+impl From<StoreError> for ChatError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(cause) => ChatError::Unavailable(cause),
+            StoreError::Corrupt(cause) => ChatError::Internal(cause),
+        }
+    }
 }
 
 impl ChatError {
@@ -32,11 +43,13 @@ impl ChatError {
             ChatError::TooLarge { .. } => "too_large",
             ChatError::RateLimited => "rate_limited",
             ChatError::Unauthorized => "unauthorized",
+            ChatError::Unavailable(_) => "unavailable",
             ChatError::Internal(_) => "internal",
         }
     }
 
-    /// The ack sent for this error. `Internal` never carries its cause to the client.
+    /// The ack sent for this error. `Unavailable` and `Internal` never carry their cause to
+    /// the client.
     pub fn to_ack(&self) -> Value {
         json!({ "ok": false, "error": { "code": self.code(), "message": self.to_string() } })
     }
@@ -51,7 +64,7 @@ pub fn ack<T: Serialize>(result: &Result<T, ChatError>) -> Value {
                 fields.insert("ok".into(), Value::Bool(true));
                 value
             } else {
-                ChatError::Internal(StoreError::Corrupt("reply is not an object".into())).to_ack()
+                ChatError::Internal("reply is not an object".into()).to_ack()
             }
         }
         Err(error) => error.to_ack(),
@@ -72,10 +85,17 @@ mod tests {
 
     #[test]
     fn internal_hides_the_cause() {
-        let ack =
-            ChatError::Internal(StoreError::Unavailable("secret host 10.0.0.1".into())).to_ack();
+        let ack = ChatError::Internal("secret host 10.0.0.1".into()).to_ack();
         assert_eq!(ack["error"]["code"], "internal");
         assert_eq!(ack["error"]["message"], "internal error");
+        let ack = ChatError::from(StoreError::Unavailable("redis at 10.0.0.1".into())).to_ack();
+        assert_eq!(ack["error"]["code"], "unavailable");
+        assert!(
+            !ack["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("10.0.0.1")
+        );
     }
 
     #[test]

@@ -20,9 +20,9 @@ use tokio::net::TcpListener;
 
 use chat::rate_limit::RateConfig;
 use chat::request::Limits;
-use chat::{ChatService, Fanout, FanoutChain};
+use chat::{Backends, ChatService, Fanout, FanoutChain};
 use sinks::stomp::{StompBridge, StompError, StompSettings};
-use store::MemoryStore;
+use store::{LocalRoomLocks, MemoryRoster, MemoryStore};
 use transport::{ClientConfig, HttpState, Io};
 
 pub use config::Config;
@@ -74,13 +74,17 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
 
     let mut fanouts: Vec<Arc<dyn Fanout>> = vec![io.fanout()];
     fanouts.extend(bridge.as_ref().map(|bridge| bridge.fanout()));
-    let store = Arc::new(MemoryStore::new(config.history_limit as usize));
+    let backends = Backends {
+        history: Arc::new(MemoryStore::new(config.history_limit as usize)),
+        roster: Arc::new(MemoryRoster::default()),
+        locks: Arc::new(LocalRoomLocks::default()),
+    };
     let rate = RateConfig {
         per_second: config.rate_limit,
         burst: config.rate_burst,
     };
     let chat = Arc::new(ChatService::new(
-        store,
+        backends,
         Arc::new(FanoutChain(fanouts)),
         limits(config),
         rate,

@@ -10,7 +10,7 @@ pub mod rate_limit;
 pub mod request;
 mod service;
 
-pub use service::{ChatService, Session};
+pub use service::{Backends, ChatService, Session};
 
 use async_trait::async_trait;
 

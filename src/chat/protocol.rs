@@ -1,17 +1,17 @@
 //! The wire types of the chat contract (v1.1): what clients send, and what the server emits
 //! and acks. Field names here are public API.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Who sent a message or changed presence. Without JWT auth the id is the socket id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
     pub name: String,
 }
 
 /// One stored chat message, as emitted in `chat:message` and returned in history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: String,
     pub room: String,

@@ -1,13 +1,10 @@
 //! The command handlers of the chat contract.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use tokio::sync::Mutex as AsyncMutex;
 
-use super::presence::{Departure, Presence};
+use super::presence::Memberships;
 use super::protocol::{
     HistoryReply, JoinReply, LeaveReply, Message, MessageDraft, PresenceAction, PresenceEvent,
     SendReply, TypingEvent, User,
@@ -18,12 +15,10 @@ use super::request::{
 };
 use super::{ConnId, Fanout};
 use crate::error::ChatError;
-use crate::store::HistoryStore;
+use crate::store::{Departure, HistoryStore, RoomLocks, Roster};
 
 /// History returned by `room:join` without `since`, and by `chat:history` without `limit`.
 const DEFAULT_HISTORY: usize = 50;
-/// Room locks are striped: bounded memory, and one room always maps to the same lock.
-const ROOM_LOCK_STRIPES: usize = 64;
 
 /// One connected socket as the chat domain sees it.
 pub struct Session {
@@ -44,38 +39,55 @@ impl Session {
     }
 }
 
-pub struct ChatService {
-    store: Arc<dyn HistoryStore>,
-    fanout: Arc<dyn Fanout>,
-    presence: Presence,
-    limits: Limits,
-    rate: RateConfig,
+/// Where chat state lives: in this process, or shared by a cluster.
+#[derive(Clone)]
+pub struct Backends {
+    pub history: Arc<dyn HistoryStore>,
+    pub roster: Arc<dyn Roster>,
     /// Held while a room's order matters: store-then-broadcast in `send`, subscribe-then-read
     /// in `join`, so every socket sees a room's messages in `seq` order, none twice or lost.
-    room_locks: Vec<AsyncMutex<()>>,
+    pub locks: Arc<dyn RoomLocks>,
+}
+
+/// A roster removal that failed (the store was unavailable) and is retried by `maintain`.
+struct PendingDeparture {
+    room: String,
+    conn: ConnId,
+    user: User,
+}
+
+pub struct ChatService {
+    backends: Backends,
+    fanout: Arc<dyn Fanout>,
+    memberships: Memberships,
+    pending_departures: Mutex<Vec<PendingDeparture>>,
+    limits: Limits,
+    rate: RateConfig,
 }
 
 impl ChatService {
     pub fn new(
-        store: Arc<dyn HistoryStore>,
+        backends: Backends,
         fanout: Arc<dyn Fanout>,
         limits: Limits,
         rate: RateConfig,
     ) -> Self {
         Self {
-            store,
+            backends,
             fanout,
-            presence: Presence::default(),
+            memberships: Memberships::default(),
+            pending_departures: Mutex::default(),
             limits,
             rate,
-            room_locks: (0..ROOM_LOCK_STRIPES)
-                .map(|_| AsyncMutex::new(()))
-                .collect(),
         }
     }
 
-    pub fn presence(&self) -> &Presence {
-        &self.presence
+    pub fn roster(&self) -> &Arc<dyn Roster> {
+        &self.backends.roster
+    }
+
+    pub fn history_store(&self) -> &Arc<dyn HistoryStore> {
+        &self.backends.history
     }
 
     pub fn open_session(&self, conn: ConnId, user: User) -> Session {
@@ -87,12 +99,6 @@ impl ChatService {
         }
     }
 
-    fn room_lock(&self, room: &str) -> &AsyncMutex<()> {
-        let mut hasher = DefaultHasher::new();
-        room.hash(&mut hasher);
-        &self.room_locks[hasher.finish() as usize % ROOM_LOCK_STRIPES]
-    }
-
     fn check_command_rate(&self, session: &Session) -> Result<(), ChatError> {
         if Session::take(&session.commands) {
             Ok(())
@@ -102,7 +108,7 @@ impl ChatService {
     }
 
     fn check_member(&self, session: &Session, room: &str) -> Result<(), ChatError> {
-        if self.presence.is_member(&session.conn, room) {
+        if self.memberships.is_member(&session.conn, room) {
             Ok(())
         } else {
             Err(ChatError::NotInRoom(room.to_owned()))
@@ -113,9 +119,21 @@ impl ChatService {
         let request = JoinRequest::parse(payload, &self.limits)?;
         self.check_command_rate(session)?;
         let room = request.room;
-        let _order = self.room_lock(&room).lock().await;
+        let _order = self.backends.locks.lock(&room).await?;
 
-        if let Some(count) = self.presence.join(&session.conn, &session.user, &room) {
+        if self.memberships.join(&session.conn, &room) {
+            let added = self
+                .backends
+                .roster
+                .add(&room, &session.conn, &session.user)
+                .await;
+            let count = match added {
+                Ok(count) => count,
+                Err(error) => {
+                    self.memberships.leave(&session.conn, &room);
+                    return Err(error.into());
+                }
+            };
             self.fanout.subscribe(&session.conn, &room).await;
             let event = PresenceEvent {
                 room: room.clone(),
@@ -126,37 +144,36 @@ impl ChatService {
             self.fanout.presence(&event, &session.conn).await;
         }
 
-        let epoch = self.store.epoch(&room).await?;
-        let history = match request.since {
+        let history = &self.backends.history;
+        let epoch = history.epoch(&room).await?;
+        let messages = match request.since {
             Some(since)
                 if request
                     .epoch
                     .as_deref()
                     .is_none_or(|theirs| theirs == epoch) =>
             {
-                self.store.since(&room, since).await?
+                history.since(&room, since).await?
             }
-            _ => self.store.before(&room, None, DEFAULT_HISTORY).await?,
+            _ => history.before(&room, None, DEFAULT_HISTORY).await?,
         };
         Ok(JoinReply {
-            members: self.presence.members(&room),
+            members: self.backends.roster.members(&room).await?,
             room,
             epoch,
-            history,
+            history: messages,
         })
     }
 
     pub async fn leave(&self, session: &Session, payload: &Value) -> Result<LeaveReply, ChatError> {
         let request = LeaveRequest::parse(payload, &self.limits)?;
         self.check_command_rate(session)?;
-        let departure = self
-            .presence
-            .leave(&session.conn, &request.room)
-            .ok_or(ChatError::NotInRoom(request.room))?;
-        self.fanout
-            .unsubscribe(&session.conn, &departure.room)
+        if !self.memberships.leave(&session.conn, &request.room) {
+            return Err(ChatError::NotInRoom(request.room));
+        }
+        self.fanout.unsubscribe(&session.conn, &request.room).await;
+        self.depart(request.room, &session.conn, &session.user)
             .await;
-        self.announce_departure(&session.conn, departure).await;
         Ok(LeaveReply {})
     }
 
@@ -180,10 +197,8 @@ impl ChatService {
     /// `chat:send`, stored and broadcast like any other, without a socket, membership or
     /// per-socket rate limit.
     pub async fn post(&self, room: &str, from: User, text: &str) -> Result<Message, ChatError> {
-        let request = SendRequest::parse(
-            &serde_json::json!({ "room": room, "text": text }),
-            &self.limits,
-        )?;
+        let payload = serde_json::json!({ "room": room, "text": text });
+        let request = SendRequest::parse(&payload, &self.limits)?;
         let draft = MessageDraft {
             room: request.room,
             from,
@@ -194,8 +209,8 @@ impl ChatService {
     }
 
     async fn store_and_broadcast(&self, draft: MessageDraft) -> Result<Message, ChatError> {
-        let _order = self.room_lock(&draft.room).lock().await;
-        let message = self.store.append(draft).await?;
+        let _order = self.backends.locks.lock(&draft.room).await?;
+        let message = self.backends.history.append(draft).await?;
         self.fanout.message(&message).await;
         Ok(message)
     }
@@ -226,36 +241,81 @@ impl ChatService {
             .limit
             .unwrap_or(DEFAULT_HISTORY)
             .min(self.limits.history_window);
-        let epoch = self.store.epoch(&request.room).await?;
+        let history = &self.backends.history;
+        let epoch = history.epoch(&request.room).await?;
         let messages = match request.after {
             Some(after) => {
-                self.store
+                history
                     .after(&request.room, after, request.before, limit)
                     .await?
             }
-            None => {
-                self.store
-                    .before(&request.room, request.before, limit)
-                    .await?
-            }
+            None => history.before(&request.room, request.before, limit).await?,
         };
         Ok(HistoryReply { epoch, messages })
     }
 
     /// The socket is gone: it leaves every room, and each room hears of it.
     pub async fn close_session(&self, session: &Session) {
-        for departure in self.presence.leave_all(&session.conn) {
-            self.announce_departure(&session.conn, departure).await;
+        for room in self.memberships.leave_all(&session.conn) {
+            self.depart(room, &session.conn, &session.user).await;
         }
     }
 
-    async fn announce_departure(&self, conn: &ConnId, departure: Departure) {
+    /// Periodic upkeep: keeps this process's roster entries alive, announces the departures
+    /// of processes that died, and retries removals that failed while the store was down.
+    pub async fn maintain(&self) {
+        match self.backends.roster.maintain().await {
+            Ok(departures) => {
+                for departure in departures {
+                    self.announce_departure(departure, "").await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "roster upkeep failed"),
+        }
+        let pending = std::mem::take(
+            &mut *self
+                .pending_departures
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for PendingDeparture { room, conn, user } in pending {
+            self.depart(room, &conn, &user).await;
+        }
+    }
+
+    /// Removes the connection from the room's roster and tells the room; if the store is
+    /// unavailable the removal is queued for `maintain`.
+    async fn depart(&self, room: String, conn: &ConnId, user: &User) {
+        match self.backends.roster.remove(&room, conn).await {
+            Ok(count) => {
+                let departure = Departure {
+                    room,
+                    user: user.clone(),
+                    count,
+                };
+                self.announce_departure(departure, conn).await;
+            }
+            Err(error) => {
+                tracing::warn!(%room, %error, "roster removal deferred");
+                self.pending_departures
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(PendingDeparture {
+                        room,
+                        conn: conn.clone(),
+                        user: user.clone(),
+                    });
+            }
+        }
+    }
+
+    async fn announce_departure(&self, departure: Departure, except: &str) {
         let event = PresenceEvent {
             room: departure.room,
             action: PresenceAction::Leave,
             user: departure.user,
             count: departure.count,
         };
-        self.fanout.presence(&event, conn).await;
+        self.fanout.presence(&event, &except.to_owned()).await;
     }
 }

@@ -1,15 +1,18 @@
-//! In-process history: a ring of the last N messages per room. Lost on restart, which is why
-//! its epoch is new in every process.
+//! In-process state for a single server: a ring of the last N messages per room (lost on
+//! restart, which is why its epoch is new in every process), the room rosters, and striped
+//! room locks.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{HistoryStore, StoreError};
-use crate::chat::protocol::{Message, MessageDraft};
+use super::{Departure, HistoryStore, RoomGuard, RoomLocks, Roster, StoreError};
+use crate::chat::protocol::{Message, MessageDraft, User};
 
 pub struct MemoryStore {
     retained: usize,
@@ -147,10 +150,127 @@ impl HistoryStore for MemoryStore {
     }
 }
 
+/// Room rosters of this process.
+#[derive(Default)]
+pub struct MemoryRoster {
+    rooms: Mutex<HashMap<String, Vec<(String, User)>>>,
+}
+
+#[async_trait]
+impl Roster for MemoryRoster {
+    async fn add(&self, room: &str, conn: &str, user: &User) -> Result<usize, StoreError> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let members = rooms.entry(room.to_owned()).or_default();
+        if !members.iter().any(|(member, _)| member == conn) {
+            members.push((conn.to_owned(), user.clone()));
+        }
+        Ok(members.len())
+    }
+
+    async fn remove(&self, room: &str, conn: &str) -> Result<usize, StoreError> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(members) = rooms.get_mut(room) else {
+            return Ok(0);
+        };
+        members.retain(|(member, _)| member != conn);
+        let count = members.len();
+        if count == 0 {
+            rooms.remove(room);
+        }
+        Ok(count)
+    }
+
+    async fn members(&self, room: &str) -> Result<Vec<User>, StoreError> {
+        let rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut seen = HashSet::new();
+        Ok(rooms
+            .get(room)
+            .into_iter()
+            .flatten()
+            .filter(|(_, user)| seen.insert(user.id.clone()))
+            .map(|(_, user)| user.clone())
+            .collect())
+    }
+
+    async fn rooms(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(rooms
+            .iter()
+            .map(|(room, members)| (room.clone(), members.len()))
+            .collect())
+    }
+
+    async fn maintain(&self) -> Result<Vec<Departure>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Room locks are striped: bounded memory, and one room always maps to the same lock.
+const ROOM_LOCK_STRIPES: usize = 64;
+
+pub struct LocalRoomLocks {
+    stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Default for LocalRoomLocks {
+    fn default() -> Self {
+        Self {
+            stripes: (0..ROOM_LOCK_STRIPES).map(|_| Arc::default()).collect(),
+        }
+    }
+}
+
+impl LocalRoomLocks {
+    pub async fn lock_owned(&self, room: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let mut hasher = DefaultHasher::new();
+        room.hash(&mut hasher);
+        let stripe = &self.stripes[hasher.finish() as usize % ROOM_LOCK_STRIPES];
+        stripe.clone().lock_owned().await
+    }
+}
+
+#[async_trait]
+impl RoomLocks for LocalRoomLocks {
+    async fn lock(&self, room: &str) -> Result<RoomGuard, StoreError> {
+        Ok(RoomGuard::new(self.lock_owned(room).await))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::protocol::User;
+
+    #[tokio::test]
+    async fn roster_counts_connections_and_lists_users_once() {
+        let roster = MemoryRoster::default();
+        let alice = User {
+            id: "a".into(),
+            name: "A".into(),
+        };
+        assert_eq!(roster.add("r", "s1", &alice).await.unwrap(), 1);
+        assert_eq!(roster.add("r", "s2", &alice).await.unwrap(), 2);
+        assert_eq!(
+            roster.add("r", "s2", &alice).await.unwrap(),
+            2,
+            "idempotent"
+        );
+        assert_eq!(roster.members("r").await.unwrap(), [alice.clone()]);
+        assert_eq!(roster.remove("r", "s1").await.unwrap(), 1);
+        assert_eq!(roster.remove("r", "s2").await.unwrap(), 0);
+        assert!(roster.rooms().await.unwrap().is_empty());
+    }
 
     fn draft(room: &str, text: &str) -> MessageDraft {
         MessageDraft {

@@ -1,19 +1,21 @@
-//! Message history: the per-room log that gives each message its `seq`, serves recovery
-//! (`since`) and paging (`before`/`after`), and names the log's lifetime with an `epoch`.
+//! Shared chat state: the per-room message log (history, `seq`, `epoch`), the room rosters
+//! behind `members` and `count`, and the per-room lock that keeps a room's events in `seq`
+//! order. Each has an in-memory implementation (one process) and a Redis one (a cluster).
 
 mod memory;
+pub mod redis;
 
-pub use memory::MemoryStore;
+pub use memory::{LocalRoomLocks, MemoryRoster, MemoryStore};
 
 use async_trait::async_trait;
 
-use crate::chat::protocol::{Message, MessageDraft};
+use crate::chat::protocol::{Message, MessageDraft, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("history store unavailable: {0}")]
+    #[error("store unavailable: {0}")]
     Unavailable(String),
-    #[error("history store returned corrupt data: {0}")]
+    #[error("store returned corrupt data: {0}")]
     Corrupt(String),
 }
 
@@ -48,4 +50,52 @@ pub trait HistoryStore: Send + Sync + 'static {
 
     /// The name of the room's current sequence lifetime.
     async fn epoch(&self, room: &str) -> Result<String, StoreError>;
+}
+
+/// A connection that left a room, with the room's size after it left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Departure {
+    pub room: String,
+    pub user: User,
+    pub count: usize,
+}
+
+/// Who is in each room, across every process sharing the store. Entries are per connection.
+#[async_trait]
+pub trait Roster: Send + Sync + 'static {
+    /// Adds the connection; returns the room's connection count after.
+    async fn add(&self, room: &str, conn: &str, user: &User) -> Result<usize, StoreError>;
+
+    /// Removes the connection; returns the room's connection count after.
+    async fn remove(&self, room: &str, conn: &str) -> Result<usize, StoreError>;
+
+    /// The room's users, one entry per user id, in join order where the store keeps one.
+    async fn members(&self, room: &str) -> Result<Vec<User>, StoreError>;
+
+    /// Rooms with at least one connection, with their counts.
+    async fn rooms(&self) -> Result<Vec<(String, usize)>, StoreError>;
+
+    /// Periodic upkeep: proves this process alive and removes the entries of processes that
+    /// died without leaving. Returns those departures, to be announced.
+    async fn maintain(&self) -> Result<Vec<Departure>, StoreError>;
+}
+
+/// Serialises the store-then-broadcast of one room, so that every socket receives a room's
+/// messages in `seq` order.
+#[async_trait]
+pub trait RoomLocks: Send + Sync + 'static {
+    async fn lock(&self, room: &str) -> Result<RoomGuard, StoreError>;
+}
+
+/// Holds a room's lock until dropped.
+pub struct RoomGuard {
+    _release: Box<dyn Send + Sync>,
+}
+
+impl RoomGuard {
+    pub fn new(release: impl Send + Sync + 'static) -> Self {
+        Self {
+            _release: Box::new(release),
+        }
+    }
 }

@@ -83,6 +83,7 @@ fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, event: &str, result: Resul
     if let Err(error) = &result {
         match error {
             ChatError::Internal(cause) => tracing::error!(%event, %cause, "command failed"),
+            ChatError::Unavailable(cause) => tracing::warn!(%event, %cause, "command failed"),
             other => tracing::debug!(%event, code = other.code(), %other, "command refused"),
         }
     }

@@ -1,0 +1,1 @@
+//! Redis-backed store (in progress).
