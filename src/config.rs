@@ -94,6 +94,23 @@ pub struct Config {
     )]
     pub engineio_echo_path: String,
 
+    /// Redis to share rooms, history and presence with other processes, e.g.
+    /// `redis://127.0.0.1:6379`. Unset: everything stays in this process.
+    #[arg(long, env = "SWITCHBOARD_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so several deployments (or test runs) can share
+    /// one Redis.
+    #[arg(long, env = "SWITCHBOARD_REDIS_PREFIX", default_value = "switchboard")]
+    pub redis_prefix: String,
+
+    /// With Redis: how long a process's presence entries outlive its last heartbeat. A process
+    /// killed without saying goodbye leaves ghosts for at most this long plus one upkeep
+    /// interval (a third of it).
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_TTL_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(300..=3_600_000))]
+    pub presence_ttl_ms: u64,
+
     /// This process's name in a cluster and on the STOMP bridge (`x-switchboard-origin`);
     /// a random id when unset.
     #[arg(long, env = "SWITCHBOARD_NODE_ID")]
@@ -193,6 +210,10 @@ impl Config {
             let id = uuid::Uuid::now_v7().simple().to_string();
             format!("sb-{}", &id[id.len() - 12..])
         })
+    }
+
+    pub fn presence_ttl(&self) -> Duration {
+        Duration::from_millis(self.presence_ttl_ms)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -3,9 +3,11 @@
 //! [`build_app`] wires the parts from a [`Config`]; [`serve`] runs them until shutdown. The
 //! binary and the tests use the same two functions.
 
+pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod sinks;
 pub mod store;
 pub mod transport;
@@ -22,8 +24,9 @@ use chat::rate_limit::RateConfig;
 use chat::request::Limits;
 use chat::{Backends, ChatService, Fanout, FanoutChain};
 use sinks::stomp::{StompBridge, StompError, StompSettings};
-use store::{LocalRoomLocks, MemoryRoster, MemoryStore};
-use transport::{ClientConfig, HttpState, Io};
+use store::redis::{RedisBackend, RedisHistory, RedisRoomLocks, RedisRoster};
+use store::{LocalRoomLocks, MemoryRoster, MemoryStore, StoreError};
+use transport::{AdapterError, ClientConfig, HttpState, Io};
 
 pub use config::Config;
 
@@ -37,6 +40,7 @@ pub struct App {
     pub node_id: String,
     pub bridge: Option<Arc<StompBridge>>,
     io: Io,
+    upkeep: Option<tokio::task::JoinHandle<()>>,
     shutdown_grace: Duration,
 }
 
@@ -45,6 +49,10 @@ pub struct App {
 pub enum BuildError {
     #[error(transparent)]
     Stomp(#[from] StompError),
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    #[error("redis: {0}")]
+    Redis(StoreError),
 }
 
 pub fn limits(config: &Config) -> Limits {
@@ -59,7 +67,7 @@ pub fn limits(config: &Config) -> Limits {
 /// Builds the whole application from its configuration.
 pub async fn build_app(config: &Config) -> Result<App, BuildError> {
     let node_id = config.resolved_node_id();
-    let (socket_layer, io) = transport::socket_io(config);
+    let (socket_layer, io) = transport::socket_io(config).await?;
     let bridge = match &config.stomp_url {
         Some(url) => Some(StompBridge::start(StompSettings {
             url: url.clone(),
@@ -74,11 +82,7 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
 
     let mut fanouts: Vec<Arc<dyn Fanout>> = vec![io.fanout()];
     fanouts.extend(bridge.as_ref().map(|bridge| bridge.fanout()));
-    let backends = Backends {
-        history: Arc::new(MemoryStore::new(config.history_limit as usize)),
-        roster: Arc::new(MemoryRoster::default()),
-        locks: Arc::new(LocalRoomLocks::default()),
-    };
+    let backends = backends(config, &node_id).await?;
     let rate = RateConfig {
         per_second: config.rate_limit,
         burst: config.rate_burst,
@@ -89,18 +93,23 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         limits(config),
         rate,
     ));
-    io.register_namespace(chat.clone(), limits(config));
+    io.register_namespace(chat.clone(), limits(config)).await?;
+    let upkeep = config
+        .redis_url
+        .is_some()
+        .then(|| tokio::spawn(upkeep(chat.clone(), config.presence_ttl() / 3)));
     if let Some(bridge) = &bridge {
         bridge.start_inbound(chat.clone());
     }
 
     let http_state = HttpState {
         started: Instant::now(),
+        store: chat.history_store().clone(),
         connections: io.connection_counter(),
         bridge: bridge.clone(),
         client: ClientConfig::from_config(config),
     };
-    let mut router = transport::router(http_state, &config.static_dir).layer(socket_layer);
+    let mut router = socket_layer.wrap(transport::router(http_state, &config.static_dir));
     if !config.engineio_echo_path.is_empty() {
         router = router.layer(transport::echo_layer(config, &config.engineio_echo_path));
     }
@@ -114,8 +123,40 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         node_id,
         bridge,
         io,
+        upkeep,
         shutdown_grace: config.shutdown_grace(),
     })
+}
+
+/// In memory for one process; on Redis, shared with every process using the same prefix.
+async fn backends(config: &Config, node_id: &str) -> Result<Backends, BuildError> {
+    let retained = config.history_limit as usize;
+    let Some(url) = &config.redis_url else {
+        return Ok(Backends {
+            history: Arc::new(MemoryStore::new(retained)),
+            roster: Arc::new(MemoryRoster::default()),
+            locks: Arc::new(LocalRoomLocks::default()),
+        });
+    };
+    let redis = RedisBackend::connect(url, &config.redis_prefix)
+        .await
+        .map_err(BuildError::Redis)?;
+    let roster = RedisRoster::new(redis.clone(), node_id.to_owned(), config.presence_ttl());
+    Ok(Backends {
+        history: Arc::new(RedisHistory::new(redis.clone(), retained)),
+        roster: Arc::new(roster),
+        locks: Arc::new(RedisRoomLocks::new(redis)),
+    })
+}
+
+/// Runs the chat upkeep (heartbeats, reaping dead processes, retries) at a fixed interval.
+async fn upkeep(chat: Arc<ChatService>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        chat.maintain().await;
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, closes every
@@ -145,6 +186,9 @@ pub async fn serve(
     stop_accepting.send(()).ok();
     let drain = async {
         app.io.close().await;
+        if let Some(upkeep) = &app.upkeep {
+            upkeep.abort();
+        }
         if let Some(bridge) = &app.bridge {
             bridge.shutdown().await;
         }

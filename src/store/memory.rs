@@ -81,7 +81,7 @@ impl MemoryStore {
     }
 }
 
-pub(crate) fn now_millis() -> u64 {
+pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as u64)
@@ -266,7 +266,7 @@ mod tests {
             2,
             "idempotent"
         );
-        assert_eq!(roster.members("r").await.unwrap(), [alice.clone()]);
+        assert_eq!(roster.members("r").await.unwrap(), std::slice::from_ref(&alice));
         assert_eq!(roster.remove("r", "s1").await.unwrap(), 1);
         assert_eq!(roster.remove("r", "s2").await.unwrap(), 0);
         assert!(roster.rooms().await.unwrap().is_empty());

@@ -2,7 +2,7 @@
 //! behind `members` and `count`, and the per-room lock that keeps a room's events in `seq`
 //! order. Each has an in-memory implementation (one process) and a Redis one (a cluster).
 
-mod memory;
+pub mod memory;
 pub mod redis;
 
 pub use memory::{LocalRoomLocks, MemoryRoster, MemoryStore};
@@ -50,6 +50,11 @@ pub trait HistoryStore: Send + Sync + 'static {
 
     /// The name of the room's current sequence lifetime.
     async fn epoch(&self, room: &str) -> Result<String, StoreError>;
+
+    /// Whether the store can serve requests now.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A connection that left a room, with the room's size after it left.

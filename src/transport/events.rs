@@ -10,6 +10,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
+use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::chat::protocol::{User, events};
 use crate::chat::request::{Limits, guest_user};
@@ -25,29 +26,33 @@ struct Connection {
 type Conn = Extension<Arc<Connection>>;
 
 /// Registers the chat namespace `/` on `io`.
-pub fn register_namespace(io: &SocketIo, chat: Arc<ChatService>, limits: Limits) {
-    let authenticate = move |socket: SocketRef, TryData(auth): TryData<Value>| {
+///
+/// Everything a socket needs is set up in the connect middleware, which socketioxide awaits
+/// before it acknowledges the connection: its connect handler runs in a task spawned after the
+/// acknowledgement, so handlers registered there would miss the events of a client that emits
+/// as soon as it is connected.
+pub fn register_namespace<A: Adapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    chat: Arc<ChatService>,
+    limits: Limits,
+) -> A::InitRes {
+    let admit = move |socket: SocketRef<A>, TryData(auth): TryData<Value>| {
+        let chat = chat.clone();
         let limits = limits.clone();
         async move {
             let auth = auth.unwrap_or(Value::Null);
             let user = guest_user(&socket.id.to_string(), &auth, &limits)?;
-            socket.extensions.insert(user);
+            attach(&socket, chat, user);
             Ok::<(), ChatError>(())
         }
     };
-    let on_connect = move |socket: SocketRef| {
-        let chat = chat.clone();
-        async move { attach(socket, chat) }
+    let on_connect = async |socket: SocketRef<A>| {
+        tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "connected");
     };
-    io.ns("/", on_connect.with(authenticate));
+    io.ns("/", on_connect.with(admit))
 }
 
-fn attach<A: Adapter>(socket: SocketRef<A>, chat: Arc<ChatService>) {
-    let Some(user) = socket.extensions.get::<User>() else {
-        tracing::error!(sid = %socket.id, "connected without a user; closing");
-        socket.disconnect().ok();
-        return;
-    };
+fn attach<A: Adapter>(socket: &SocketRef<A>, chat: Arc<ChatService>, user: User) {
     // The private room lets broadcasts skip this socket ("to the room except the sender").
     socket.join(socket.id);
     let session = chat.open_session(socket.id.to_string(), user);
@@ -62,7 +67,6 @@ fn attach<A: Adapter>(socket: SocketRef<A>, chat: Arc<ChatService>) {
     socket.on(events::CHAT_HISTORY, on_history::<A>);
     socket.on_fallback(on_unknown::<A>);
     socket.on_disconnect(on_disconnect);
-    tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "connected");
 }
 
 /// The first argument of an event. The parser gives the arguments after the event name as

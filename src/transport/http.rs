@@ -18,11 +18,14 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::sinks::stomp::StompBridge;
+use crate::store::HistoryStore;
 
 /// What the HTTP handlers read.
 #[derive(Clone)]
 pub struct HttpState {
     pub started: Instant,
+    /// Probed by `/healthz`: a store that does not answer makes the server `degraded`.
+    pub store: Arc<dyn HistoryStore>,
     /// Live Socket.IO connections on this process.
     pub connections: Arc<dyn Fn() -> usize + Send + Sync>,
     pub bridge: Option<Arc<StompBridge>>,
@@ -105,8 +108,13 @@ pub fn trace()
 }
 
 async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
+    let store = state.store.ping().await;
+    if let Err(error) = &store {
+        tracing::warn!(%error, "health: store unavailable");
+    }
     Json(json!({
-        "status": "ok",
+        "status": if store.is_ok() { "ok" } else { "degraded" },
+        "store": if store.is_ok() { "ok" } else { "unavailable" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
         "connections": (state.connections)(),

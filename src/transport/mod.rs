@@ -4,8 +4,9 @@
 mod conformance;
 mod events;
 mod http;
+mod redis_driver;
 mod socketio;
 
 pub use conformance::echo_layer;
 pub use http::{ClientConfig, HttpState, cors, router, trace};
-pub use socketio::{Io, socket_io};
+pub use socketio::{AdapterError, Io, IoLayer, socket_io};

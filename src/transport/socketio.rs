@@ -1,33 +1,69 @@
 //! The Socket.IO server: its engine settings (the same limits on both transports) and the
-//! adapter it runs on.
+//! adapter it runs on: in-memory for one process, socketioxide's Redis adapter for several.
 
 use std::sync::Arc;
 
-use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketIo, SocketIoBuilder};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 use super::events::register_namespace;
+use super::redis_driver::ManagedRedisDriver;
 use crate::chat::request::Limits;
 use crate::chat::{ChatService, Fanout};
 use crate::config::Config;
 use crate::sinks::SocketIoFanout;
 
+pub type ClusterAdapter = CustomRedisAdapter<socketioxide::adapter::Emitter, ManagedRedisDriver>;
+
 /// The running Socket.IO server, whichever adapter it uses.
 pub enum Io {
-    Local(SocketIo),
+    Local(SocketIo<LocalAdapter>),
+    Cluster(SocketIo<ClusterAdapter>),
 }
 
-/// A Socket.IO layer and its server, with the configured engine limits and timings.
-pub fn socket_io(config: &Config) -> (SocketIoLayer, Io) {
+/// A Socket.IO layer, type-erased over its adapter.
+pub enum IoLayer {
+    Local(SocketIoLayer<LocalAdapter>),
+    Cluster(SocketIoLayer<ClusterAdapter>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach redis for the Socket.IO adapter: {0}")]
+pub struct AdapterError(String);
+
+fn builder(config: &Config) -> SocketIoBuilder {
     let max_message = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
-    let (layer, io) = SocketIo::builder()
+    SocketIo::builder()
         .ping_interval(config.ping_interval())
         .ping_timeout(config.ping_timeout())
         .max_payload(config.max_payload)
         .ws_max_message_size(max_message)
         .ws_max_frame_size(max_message)
+}
+
+/// The Socket.IO server for this configuration: on Redis when `--redis-url` is set.
+pub async fn socket_io(config: &Config) -> Result<(IoLayer, Io), AdapterError> {
+    let Some(url) = &config.redis_url else {
+        let (layer, io) = builder(config).build_layer();
+        return Ok((IoLayer::Local(layer), Io::Local(io)));
+    };
+    let driver = ManagedRedisDriver::connect(url)
+        .await
+        .map_err(|error| AdapterError(error.to_string()))?;
+    let adapter_config =
+        RedisAdapterConfig::new().with_prefix(format!("{}-socket.io", config.redis_prefix));
+    let adapter = RedisAdapterCtr::new_with_driver(driver, adapter_config);
+    let (layer, io) = builder(config)
+        .with_adapter::<ClusterAdapter>(adapter)
         .build_layer();
-    (layer, Io::Local(io))
+    Ok((IoLayer::Cluster(layer), Io::Cluster(io)))
+}
+
+fn counter<A: Adapter>(io: &SocketIo<A>) -> Arc<dyn Fn() -> usize + Send + Sync> {
+    let io = io.clone();
+    Arc::new(move || io.sockets().len())
 }
 
 impl Io {
@@ -35,22 +71,32 @@ impl Io {
     pub fn fanout(&self) -> Arc<dyn Fanout> {
         match self {
             Io::Local(io) => Arc::new(SocketIoFanout::new(io.clone())),
+            Io::Cluster(io) => Arc::new(SocketIoFanout::new(io.clone())),
         }
     }
 
-    pub fn register_namespace(&self, chat: Arc<ChatService>, limits: Limits) {
+    /// Registers the chat namespace; on a cluster, waits until the adapter has subscribed.
+    pub async fn register_namespace(
+        &self,
+        chat: Arc<ChatService>,
+        limits: Limits,
+    ) -> Result<(), AdapterError> {
         match self {
-            Io::Local(io) => register_namespace(io, chat, limits),
+            Io::Local(io) => {
+                register_namespace(io, chat, limits);
+                Ok(())
+            }
+            Io::Cluster(io) => register_namespace(io, chat, limits)
+                .await
+                .map_err(|error| AdapterError(error.to_string())),
         }
     }
 
     /// Counts the sockets connected to this process.
     pub fn connection_counter(&self) -> Arc<dyn Fn() -> usize + Send + Sync> {
         match self {
-            Io::Local(io) => {
-                let io = io.clone();
-                Arc::new(move || io.sockets().len())
-            }
+            Io::Local(io) => counter(io),
+            Io::Cluster(io) => counter(io),
         }
     }
 
@@ -58,6 +104,16 @@ impl Io {
     pub async fn close(&self) {
         match self {
             Io::Local(io) => io.close().await,
+            Io::Cluster(io) => io.close().await,
+        }
+    }
+}
+
+impl IoLayer {
+    pub fn wrap(self, router: axum::Router) -> axum::Router {
+        match self {
+            IoLayer::Local(layer) => router.layer(layer),
+            IoLayer::Cluster(layer) => router.layer(layer),
         }
     }
 }

@@ -207,6 +207,13 @@ impl Client {
         }
     }
 
+    /// Like [`Client::next_event`], failing after `limit`.
+    pub async fn next_event_within(&mut self, event: &str, limit: Duration) -> Value {
+        tokio::time::timeout(limit, self.next_event(event))
+            .await
+            .unwrap_or_else(|_| panic!("no {event} within {limit:?}"))
+    }
+
     /// The next `event` received (earlier events of other names are kept for later).
     pub async fn next_event(&mut self, event: &str) -> Value {
         if let Some(index) = self.pending.iter().position(|(name, _)| name == event) {
@@ -301,4 +308,126 @@ impl Polling {
             "no connect ack: {packets:?}"
         );
     }
+}
+
+/// A real `switchboard` process (for multi-process tests), listening on a free loopback port.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    child: tokio::process::Child,
+}
+
+impl ServerProcess {
+    pub async fn spawn(args: &[&str]) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--static-dir",
+                "/nonexistent",
+            ])
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("SB_CHILD_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("switchboard binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(WAIT, async {
+            loop {
+                let line = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("server logs its address");
+                let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if entry["fields"]["message"] == "listening" {
+                    break entry["fields"]["addr"].as_str().unwrap().parse().unwrap();
+                }
+            }
+        })
+        .await
+        .expect("server started in time");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if std::env::var("SB_CHILD_LOG").is_ok() {
+                    eprintln!("child: {line}");
+                }
+            }
+        });
+        let process = Self { addr, child };
+        process.wait_healthy().await;
+        process
+    }
+
+    /// The target for [`Client::connect`] and friends.
+    pub fn target(&self) -> TestServer {
+        TestServer {
+            addr: self.addr,
+            stop: None,
+            task: None,
+        }
+    }
+
+    pub async fn healthz(&self) -> Option<Value> {
+        let response = reqwest::get(format!("http://{}/healthz", self.addr))
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
+    async fn wait_healthy(&self) {
+        let started = std::time::Instant::now();
+        while self.healthz().await.is_none() {
+            assert!(started.elapsed() < WAIT, "server never became healthy");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to say goodbye.
+    pub async fn kill(mut self) {
+        self.child.kill().await.ok();
+    }
+}
+
+/// Whether Redis answers on 127.0.0.1:6379. Without it, a test fails when the environment
+/// requires services (CI), and is skipped loudly otherwise.
+pub fn redis_available(test: &str) -> bool {
+    let reachable = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:6379".parse().unwrap(),
+        Duration::from_millis(500),
+    )
+    .is_ok();
+    if !reachable {
+        if std::env::var("REQUIRE_SERVICES").is_ok_and(|value| value == "1") {
+            panic!(
+                "{test}: Redis is required (REQUIRE_SERVICES=1) but 127.0.0.1:6379 is unreachable"
+            );
+        }
+        eprintln!("SKIPPED {test}: Redis is not reachable on 127.0.0.1:6379");
+    }
+    reachable
+}
+
+/// A Redis key prefix of its own for one test, so tests never see each other's data.
+pub fn unique_prefix(test: &str) -> String {
+    format!("sbtest-{test}-{}-{}", std::process::id(), uuid_like())
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}")
 }

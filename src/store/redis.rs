@@ -1,1 +1,0 @@
-//! Redis-backed store (in progress).
