@@ -1,16 +1,39 @@
 //! The `switchboard` binary: parse the configuration, install logging, serve until a signal.
+//! `switchboard healthcheck` probes a running server instead (for container HEALTHCHECKs).
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use switchboard::config::{Config, LogFormat};
+use switchboard::healthcheck::{self, HealthcheckArgs};
+
+/// Switchboard: a Socket.IO-compatible realtime chat server.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, long_about = None)]
+struct Cli {
+    /// The server's settings; with no subcommand, the server runs with them.
+    #[command(flatten)]
+    config: Config,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Probe a running server's GET /healthz: exit 0 when healthy, 1 when not (no curl needed).
+    Healthcheck(HealthcheckArgs),
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let Cli { config, command } = Cli::parse();
+    if let Some(Command::Healthcheck(args)) = command {
+        return healthcheck::run(&args, config.addr).await;
+    }
     if let Err(error) = config.validate() {
         eprintln!("error: {error}");
         return ExitCode::from(2);
