@@ -30,6 +30,9 @@ use transport::{AdapterError, ClientConfig, HttpState, Io};
 
 pub use config::Config;
 
+/// How often the upkeep task checks that the shared store answers.
+const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Longest name accepted in name-only mode.
 const MAX_NAME_CHARS: usize = 64;
 
@@ -149,13 +152,22 @@ async fn backends(config: &Config, node_id: &str) -> Result<Backends, BuildError
     })
 }
 
-/// Runs the chat upkeep (heartbeats, reaping dead processes, retries) at a fixed interval.
+/// Runs the chat upkeep (heartbeats, reaping dead processes, retries) every `every`, and
+/// probes the store every second so that its connection is re-established by the probe, not by
+/// a user's request, after an outage.
 async fn upkeep(chat: Arc<ChatService>, every: Duration) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut probe = tokio::time::interval(STORE_PROBE_INTERVAL);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_maintained: Option<Instant> = None;
     loop {
-        interval.tick().await;
-        chat.maintain().await;
+        probe.tick().await;
+        if let Err(error) = chat.history_store().ping().await {
+            tracing::debug!(%error, "store probe failed");
+        }
+        if last_maintained.is_none_or(|at| at.elapsed() >= every) {
+            chat.maintain().await;
+            last_maintained = Some(Instant::now());
+        }
     }
 }
 
