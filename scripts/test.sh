@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need (npm packages from the lock files, Debian's Chromium, the local
-# services) and runs every suite: format and lint, Rust unit and integration tests, the Node
+# Installs what the tests need (npm packages from the lock files, Debian's Chromium and nginx,
+# the local services) and runs every suite: format and lint, Rust unit and integration tests, the Node
 # socket.io-client compatibility suite, the demo's unit tests and its end-to-end tests in
 # headless Chromium.
 set -euo pipefail
@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "services"
+step "system packages and services"
+bash scripts/ensure-packages.sh
 bash scripts/services.sh
 
 step "cargo fmt --check"
@@ -34,7 +35,6 @@ npm --prefix client-demo run build
 npm --prefix client-demo test
 
 step "demo: end-to-end in headless Chromium"
-bash client-demo/e2e/ensure-chromium.sh
 npm --prefix client-demo run e2e
 
 step "all suites passed"
