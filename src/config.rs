@@ -73,6 +73,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_room_len: u64,
 
+    /// Longest user name accepted at the handshake (name-only mode), in characters after
+    /// trimming.
+    #[arg(long, env = "SWITCHBOARD_MAX_NAME_LEN", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_name_len: u64,
+
     /// Directory of static files served at `/` (the built demo app).
     #[arg(
         long,

@@ -33,9 +33,6 @@ pub use config::Config;
 /// How often the upkeep task checks that the shared store answers.
 const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Longest name accepted in name-only mode.
-const MAX_NAME_CHARS: usize = 64;
-
 /// A built server, ready to [`serve`].
 pub struct App {
     pub router: Router,
@@ -60,7 +57,7 @@ pub enum BuildError {
 
 pub fn limits(config: &Config) -> Limits {
     Limits {
-        max_name_chars: MAX_NAME_CHARS,
+        max_name_chars: config.max_name_len as usize,
         max_room_chars: config.max_room_len as usize,
         max_text_chars: config.max_text as usize,
         history_window: config.history_limit as usize,

@@ -103,6 +103,14 @@ async fn handshake_without_a_valid_name_is_unauthorized() {
 }
 
 #[tokio::test]
+async fn name_length_limit_is_configurable() {
+    let server = TestServer::start(&["--max-name-len", "3"]).await;
+    assert!(Client::try_connect(&server, json!({"name": " abc "})).await.is_ok());
+    let refused = Client::try_connect(&server, json!({"name": "abcd"})).await.err();
+    assert_eq!(refused.as_deref(), Some("unauthorized"));
+}
+
+#[tokio::test]
 async fn unknown_namespace_is_refused() {
     let server = TestServer::start(&[]).await;
     let (mut raw, _) = RawWs::open(&server).await;
