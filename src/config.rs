@@ -39,6 +39,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_payload: u64,
 
+    /// Packets queued per socket for sending. A client that falls this far behind is
+    /// disconnected (counted, logged) and recovers with `since` when it reconnects: it never
+    /// silently misses a message.
+    #[arg(long, env = "SWITCHBOARD_MAX_BUFFER", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
+    pub max_buffer: u64,
+
     /// Interval between Engine.IO pings, in milliseconds.
     #[arg(long, env = "SWITCHBOARD_PING_INTERVAL_MS", default_value_t = 25_000,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -149,6 +156,9 @@ pub struct Config {
     /// default: ws://<broker host>:15674/ws.
     #[arg(long, env = "SWITCHBOARD_STOMP_WEB_URL")]
     pub stomp_web_url: Option<String>,
+
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
 
     /// On SIGINT/SIGTERM, how long to wait for connections to close before exiting, in ms.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]

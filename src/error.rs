@@ -19,6 +19,8 @@ pub enum ChatError {
     RateLimited,
     #[error("unauthorized")]
     Unauthorized,
+    #[error("not allowed to join room {0:?}")]
+    Forbidden(String),
     #[error("service temporarily unavailable; try again")]
     Unavailable(String),
     #[error("internal error")]
@@ -43,6 +45,7 @@ impl ChatError {
             ChatError::TooLarge { .. } => "too_large",
             ChatError::RateLimited => "rate_limited",
             ChatError::Unauthorized => "unauthorized",
+            ChatError::Forbidden(_) => "forbidden",
             ChatError::Unavailable(_) => "unavailable",
             ChatError::Internal(_) => "internal",
         }

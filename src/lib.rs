@@ -15,18 +15,20 @@ pub mod transport;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use tokio::net::TcpListener;
 
+use auth::{AuthError, JwtVerifier};
 use chat::rate_limit::RateConfig;
 use chat::request::Limits;
 use chat::{Backends, ChatService, Fanout, FanoutChain};
 use sinks::stomp::{StompBridge, StompError, StompSettings};
 use store::redis::{RedisBackend, RedisHistory, RedisRoomLocks, RedisRoster};
 use store::{LocalRoomLocks, MemoryRoster, MemoryStore, StoreError};
-use transport::{AdapterError, ClientConfig, HttpState, Io};
+use transport::{AdapterError, ClientConfig, Gatekeeper, HttpState, Io};
 
 pub use config::Config;
 
@@ -53,6 +55,8 @@ pub enum BuildError {
     Adapter(#[from] AdapterError),
     #[error("redis: {0}")]
     Redis(StoreError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 pub fn limits(config: &Config) -> Limits {
@@ -67,7 +71,7 @@ pub fn limits(config: &Config) -> Limits {
 /// Builds the whole application from its configuration.
 pub async fn build_app(config: &Config) -> Result<App, BuildError> {
     let node_id = config.resolved_node_id();
-    let (socket_layer, io) = transport::socket_io(config).await?;
+    let (socket_layer, io) = transport::socket_io(config, &node_id).await?;
     let bridge = match &config.stomp_url {
         Some(url) => Some(StompBridge::start(StompSettings {
             url: url.clone(),
@@ -80,7 +84,8 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         None => None,
     };
 
-    let mut fanouts: Vec<Arc<dyn Fanout>> = vec![io.fanout()];
+    let overflows = Arc::new(AtomicU64::new(0));
+    let mut fanouts: Vec<Arc<dyn Fanout>> = vec![io.fanout(overflows.clone())];
     fanouts.extend(bridge.as_ref().map(|bridge| bridge.fanout()));
     let backends = backends(config, &node_id).await?;
     let rate = RateConfig {
@@ -93,7 +98,12 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         limits(config),
         rate,
     ));
-    io.register_namespace(chat.clone(), limits(config)).await?;
+    let gatekeeper = match JwtVerifier::from_args(&config.auth)? {
+        Some(verifier) => Gatekeeper::Jwt(Box::new(verifier)),
+        None => Gatekeeper::Guest(limits(config)),
+    };
+    io.register_namespace(chat.clone(), Arc::new(gatekeeper))
+        .await?;
     let upkeep = config
         .redis_url
         .is_some()
@@ -108,6 +118,7 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         connections: io.connection_counter(),
         bridge: bridge.clone(),
         client: ClientConfig::from_config(config),
+        slow_client_disconnects: overflows,
     };
     let mut router = socket_layer.wrap(transport::router(http_state, &config.static_dir));
     if !config.engineio_echo_path.is_empty() {

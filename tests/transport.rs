@@ -105,8 +105,14 @@ async fn handshake_without_a_valid_name_is_unauthorized() {
 #[tokio::test]
 async fn name_length_limit_is_configurable() {
     let server = TestServer::start(&["--max-name-len", "3"]).await;
-    assert!(Client::try_connect(&server, json!({"name": " abc "})).await.is_ok());
-    let refused = Client::try_connect(&server, json!({"name": "abcd"})).await.err();
+    assert!(
+        Client::try_connect(&server, json!({"name": " abc "}))
+            .await
+            .is_ok()
+    );
+    let refused = Client::try_connect(&server, json!({"name": "abcd"}))
+        .await
+        .err();
     assert_eq!(refused.as_deref(), Some("unauthorized"));
 }
 
@@ -176,6 +182,102 @@ async fn polling_body_over_max_payload_is_413_and_closes_only_that_session() {
         .call("chat:send", json!({"room": "r", "text": "still here"}))
         .await;
     assert_eq!(ack["ok"], true);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_not_silently_skipped() {
+    let server = TestServer::start(&[
+        "--max-buffer",
+        "16",
+        "--ping-interval-ms",
+        "400",
+        "--ping-timeout-ms",
+        "400",
+        "--rate-burst",
+        "200",
+    ])
+    .await;
+    let mut sender = Client::connect(&server, "sender").await;
+    sender.join("r").await;
+    let mut reader = Client::connect(&server, "reader").await;
+    reader.join("r").await;
+
+    // A polling client that joins, then never polls again: its queue can only fill up.
+    let (stalled, _) = Polling::open(&server).await;
+    stalled.connect("stalled").await;
+    assert_eq!(stalled.post(r#"421["room:join",{"room":"r"}]"#).await, 200);
+    let packets = stalled.poll().await.unwrap();
+    assert!(packets.iter().any(|p| p.starts_with("431")), "{packets:?}");
+
+    for i in 0..40 {
+        let ack = sender
+            .call("chat:send", json!({"room": "r", "text": i.to_string()}))
+            .await;
+        assert_eq!(ack["ok"], true);
+    }
+    for expected in 1..=40 {
+        assert_eq!(
+            reader.next_event("chat:message").await["seq"],
+            expected,
+            "others miss nothing"
+        );
+    }
+    let health: Value = reqwest::get(server.http("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["slow_client_disconnects"], 1);
+
+    // The stalled client finds its session closed (or ended by a disconnect packet), never a
+    // stream with a hole in it: what it did get is a gap-free prefix.
+    let started = std::time::Instant::now();
+    let mut seqs = Vec::new();
+    loop {
+        match stalled.poll().await {
+            Err(status) => {
+                assert_eq!(status, 400);
+                break;
+            }
+            Ok(packets) => {
+                for packet in &packets {
+                    if let Some(body) = packet.strip_prefix("42") {
+                        let event: Value = serde_json::from_str(body).unwrap();
+                        if event[0] == "chat:message" {
+                            seqs.push(event[1]["seq"].as_u64().unwrap());
+                        }
+                    }
+                }
+                if packets.iter().any(|p| p == "41" || p == "1") {
+                    break;
+                }
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "stalled client never disconnected"
+        );
+    }
+    assert!(
+        seqs.len() < 40,
+        "the stalled client cannot have received everything"
+    );
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "a gap-free prefix"
+    );
+    let left = reader.next_event("room:presence").await;
+    assert_eq!(
+        (left["action"].as_str(), left["user"]["name"].as_str()),
+        (Some("join"), Some("stalled"))
+    );
+    let left = reader.next_event("room:presence").await;
+    assert_eq!(
+        (left["action"].as_str(), left["user"]["name"].as_str()),
+        (Some("leave"), Some("stalled"))
+    );
 }
 
 #[tokio::test]

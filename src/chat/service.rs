@@ -14,6 +14,7 @@ use super::request::{
     HistoryRequest, JoinRequest, LeaveRequest, Limits, SendRequest, TypingRequest,
 };
 use super::{ConnId, Fanout};
+use crate::auth::room_allowed;
 use crate::error::ChatError;
 use crate::store::{Departure, HistoryStore, RoomLocks, Roster};
 
@@ -24,6 +25,8 @@ const DEFAULT_HISTORY: usize = 50;
 pub struct Session {
     pub conn: ConnId,
     pub user: User,
+    /// Rooms this connection may join (exact names or `prefix*`); None: any room.
+    pub allowed_rooms: Option<Vec<String>>,
     sends: Mutex<TokenBucket>,
     /// Join, leave, typing and history share a bucket of their own, so that they neither
     /// flood the server nor eat into the message budget.
@@ -90,10 +93,16 @@ impl ChatService {
         &self.backends.history
     }
 
-    pub fn open_session(&self, conn: ConnId, user: User) -> Session {
+    pub fn open_session(
+        &self,
+        conn: ConnId,
+        user: User,
+        allowed_rooms: Option<Vec<String>>,
+    ) -> Session {
         Session {
             conn,
             user,
+            allowed_rooms,
             sends: Mutex::new(TokenBucket::new(self.rate)),
             commands: Mutex::new(TokenBucket::new(self.rate)),
         }
@@ -118,6 +127,9 @@ impl ChatService {
     pub async fn join(&self, session: &Session, payload: &Value) -> Result<JoinReply, ChatError> {
         let request = JoinRequest::parse(payload, &self.limits)?;
         self.check_command_rate(session)?;
+        if !room_allowed(&session.allowed_rooms, &request.room) {
+            return Err(ChatError::Forbidden(request.room));
+        }
         let room = request.room;
         let _order = self.backends.locks.lock(&room).await?;
 

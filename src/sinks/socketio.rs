@@ -1,76 +1,157 @@
-//! Delivers chat events to Socket.IO rooms. Each socket is also in a private room named by
-//! its id, which is how "everyone in the room but the sender" is addressed, on this process
-//! and, with a cluster adapter, on the others.
+//! Delivers chat events to Socket.IO rooms.
+//!
+//! Sockets of this process get each event one by one, so that a socket whose outgoing queue
+//! is full (a client that does not keep up) is known by name. Such a socket is never left with
+//! a silent gap: it gets no further events, is disconnected as soon as its queue has room for
+//! the disconnect packet (or by its next ping, which cannot be queued either), and is counted;
+//! its client reconnects and recovers what it missed with `since`. With a cluster adapter,
+//! sockets of other processes are reached through the adapter; every socket is also in a
+//! room named after its process, which is how "the other processes" are addressed.
+//!
+//! Each socket is also in a private room named by its id, which is how "everyone in the room
+//! but the sender" is addressed.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::Serialize;
-use socketioxide::SocketIo;
+use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
-use socketioxide::operators::BroadcastOperators;
+use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
+use socketioxide::{SendError, SocketError, SocketIo};
 
 use crate::chat::protocol::{Message, PresenceEvent, TypingEvent, events};
 use crate::chat::{ConnId, Fanout};
 
+/// How long an overflowed socket may take to accept its disconnect packet before we stop
+/// trying (its next ping fails for the same reason and closes it).
+const OVERFLOW_DISCONNECT_WINDOW: Duration = Duration::from_secs(30);
+
+/// Marks a socket whose outgoing queue overflowed; it receives nothing more.
+#[derive(Clone)]
+struct Overflowed;
+
 pub struct SocketIoFanout<A: Adapter> {
     io: SocketIo<A>,
+    /// The room every local socket is in, with a cluster adapter; None on a single process.
+    node_room: Option<String>,
+    overflows: Arc<AtomicU64>,
 }
 
 impl<A: Adapter> SocketIoFanout<A> {
-    pub fn new(io: SocketIo<A>) -> Self {
-        Self { io }
+    pub fn new(io: SocketIo<A>, node_room: Option<String>, overflows: Arc<AtomicU64>) -> Self {
+        Self {
+            io,
+            node_room,
+            overflows,
+        }
     }
 
-    fn sid(conn: &ConnId) -> Option<Sid> {
-        Sid::from_str(conn).ok()
+    fn socket(&self, conn: &ConnId) -> Option<SocketRef<A>> {
+        Sid::from_str(conn)
+            .ok()
+            .and_then(|sid| self.io.get_socket(sid))
     }
 
-    async fn emit<T: Serialize + ?Sized>(
+    /// Sends `event` to the room's sockets, except the socket `except`.
+    async fn deliver<T: Serialize + ?Sized>(
         &self,
-        target: BroadcastOperators<A>,
         room: &str,
+        except: Option<&ConnId>,
         event: &str,
         data: &T,
     ) {
-        // A failure here means a socket's outgoing queue is full or the socket is closing: it
-        // misses this event and recovers it with `since` when it rejoins.
-        if let Err(error) = target.emit(event, data).await {
-            tracing::warn!(%room, %event, %error, "broadcast did not reach every socket");
+        // Serialised once, then copied verbatim into each socket's packet.
+        let payload = match serde_json::value::to_raw_value(data) {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::error!(%event, %error, "event not serialisable");
+                return;
+            }
+        };
+        // The namespace is gone while the server shuts down: nobody is left to tell.
+        let Some(local) = self.io.of("/") else {
+            return;
+        };
+        let mut local = local.local().to(room.to_owned());
+        if let Some(except) = except {
+            local = local.except(except.clone());
         }
+        for socket in local.sockets() {
+            self.send(socket, event, &payload);
+        }
+        if let (Some(node_room), Some(remote)) = (&self.node_room, self.io.of("/")) {
+            let mut remote = remote.to(room.to_owned()).except(node_room.clone());
+            if let Some(except) = except {
+                remote = remote.except(except.clone());
+            }
+            if let Err(error) = remote.emit(event, &payload).await {
+                tracing::warn!(%room, %event, %error, "cluster broadcast failed");
+            }
+        }
+    }
+
+    fn send(&self, socket: SocketRef<A>, event: &str, payload: &RawValue) {
+        if socket.extensions.get::<Overflowed>().is_some() {
+            return;
+        }
+        match socket.emit(event, payload) {
+            Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => self.overflowed(socket),
+            Err(error) => tracing::error!(sid = %socket.id, %event, %error, "emit failed"),
+        }
+    }
+
+    fn overflowed(&self, socket: SocketRef<A>) {
+        if socket.extensions.insert(Overflowed).is_some() {
+            return;
+        }
+        let total = self.overflows.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(sid = %socket.id, total, "client too slow: outgoing queue full; disconnecting it");
+        tokio::spawn(async move {
+            let started = Instant::now();
+            while started.elapsed() < OVERFLOW_DISCONNECT_WINDOW {
+                match socket.clone().disconnect() {
+                    Err(SocketError::InternalChannelFull) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Ok(()) | Err(SocketError::Closed) => return,
+                }
+            }
+        });
     }
 }
 
 #[async_trait]
 impl<A: Adapter> Fanout for SocketIoFanout<A> {
     async fn subscribe(&self, conn: &ConnId, room: &str) {
-        if let Some(socket) = Self::sid(conn).and_then(|sid| self.io.get_socket(sid)) {
+        if let Some(socket) = self.socket(conn) {
             socket.join(room.to_owned());
         }
     }
 
     async fn unsubscribe(&self, conn: &ConnId, room: &str) {
-        if let Some(socket) = Self::sid(conn).and_then(|sid| self.io.get_socket(sid)) {
+        if let Some(socket) = self.socket(conn) {
             socket.leave(room.to_owned());
         }
     }
 
     async fn message(&self, message: &Message) {
-        let target = self.io.to(message.room.clone());
-        self.emit(target, &message.room, events::CHAT_MESSAGE, message)
+        self.deliver(&message.room, None, events::CHAT_MESSAGE, message)
             .await;
     }
 
     async fn presence(&self, event: &PresenceEvent, except: &ConnId) {
-        let target = self.io.to(event.room.clone()).except(except.clone());
-        self.emit(target, &event.room, events::ROOM_PRESENCE, event)
+        self.deliver(&event.room, Some(except), events::ROOM_PRESENCE, event)
             .await;
     }
 
     async fn typing(&self, event: &TypingEvent, except: &ConnId) {
-        let target = self.io.to(event.room.clone()).except(except.clone());
-        self.emit(target, &event.room, events::CHAT_TYPING, event)
+        self.deliver(&event.room, Some(except), events::CHAT_TYPING, event)
             .await;
     }
 }

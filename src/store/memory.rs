@@ -266,7 +266,10 @@ mod tests {
             2,
             "idempotent"
         );
-        assert_eq!(roster.members("r").await.unwrap(), std::slice::from_ref(&alice));
+        assert_eq!(
+            roster.members("r").await.unwrap(),
+            std::slice::from_ref(&alice)
+        );
         assert_eq!(roster.remove("r", "s1").await.unwrap(), 1);
         assert_eq!(roster.remove("r", "s2").await.unwrap(), 0);
         assert!(roster.rooms().await.unwrap().is_empty());

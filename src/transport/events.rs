@@ -12,8 +12,8 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::DefinedAdapter;
 
-use crate::chat::protocol::{User, events};
-use crate::chat::request::{Limits, guest_user};
+use super::handshake::{Admitted, Gatekeeper};
+use crate::chat::protocol::events;
 use crate::chat::{ChatService, Session};
 use crate::error::ChatError;
 
@@ -34,15 +34,20 @@ type Conn = Extension<Arc<Connection>>;
 pub fn register_namespace<A: Adapter + DefinedAdapter>(
     io: &SocketIo<A>,
     chat: Arc<ChatService>,
-    limits: Limits,
+    gatekeeper: Arc<Gatekeeper>,
+    node_room: Option<String>,
 ) -> A::InitRes {
     let admit = move |socket: SocketRef<A>, TryData(auth): TryData<Value>| {
         let chat = chat.clone();
-        let limits = limits.clone();
+        let gatekeeper = gatekeeper.clone();
+        let node_room = node_room.clone();
         async move {
             let auth = auth.unwrap_or(Value::Null);
-            let user = guest_user(&socket.id.to_string(), &auth, &limits)?;
-            attach(&socket, chat, user);
+            let admitted = gatekeeper.admit(&socket.id.to_string(), &auth)?;
+            if let Some(node_room) = node_room {
+                socket.join(node_room);
+            }
+            attach(&socket, chat, admitted);
             Ok::<(), ChatError>(())
         }
     };
@@ -52,10 +57,10 @@ pub fn register_namespace<A: Adapter + DefinedAdapter>(
     io.ns("/", on_connect.with(admit))
 }
 
-fn attach<A: Adapter>(socket: &SocketRef<A>, chat: Arc<ChatService>, user: User) {
+fn attach<A: Adapter>(socket: &SocketRef<A>, chat: Arc<ChatService>, admitted: Admitted) {
     // The private room lets broadcasts skip this socket ("to the room except the sender").
     socket.join(socket.id);
-    let session = chat.open_session(socket.id.to_string(), user);
+    let session = chat.open_session(socket.id.to_string(), admitted.user, admitted.allowed_rooms);
     socket
         .extensions
         .insert(Arc::new(Connection { chat, session }));

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -30,6 +31,8 @@ pub struct HttpState {
     pub connections: Arc<dyn Fn() -> usize + Send + Sync>,
     pub bridge: Option<Arc<StompBridge>>,
     pub client: ClientConfig,
+    /// Sockets disconnected because they did not keep up with their room.
+    pub slow_client_disconnects: Arc<AtomicU64>,
 }
 
 /// What browser clients may learn about the server (`/config.json`).
@@ -118,6 +121,7 @@ async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
         "connections": (state.connections)(),
+        "slow_client_disconnects": state.slow_client_disconnects.load(Ordering::Relaxed),
         "stomp": state.bridge.as_ref().map(|bridge| bridge.stats()),
     }))
 }

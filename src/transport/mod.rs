@@ -3,10 +3,12 @@
 
 mod conformance;
 mod events;
+mod handshake;
 mod http;
 mod redis_driver;
 mod socketio;
 
 pub use conformance::echo_layer;
+pub use handshake::{Admitted, Gatekeeper};
 pub use http::{ClientConfig, HttpState, cors, router, trace};
 pub use socketio::{AdapterError, Io, IoLayer, socket_io};

@@ -2,6 +2,7 @@
 //! adapter it runs on: in-memory for one process, socketioxide's Redis adapter for several.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::layer::SocketIoLayer;
@@ -9,8 +10,8 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 use super::events::register_namespace;
+use super::handshake::Gatekeeper;
 use super::redis_driver::ManagedRedisDriver;
-use crate::chat::request::Limits;
 use crate::chat::{ChatService, Fanout};
 use crate::config::Config;
 use crate::sinks::SocketIoFanout;
@@ -20,7 +21,8 @@ pub type ClusterAdapter = CustomRedisAdapter<socketioxide::adapter::Emitter, Man
 /// The running Socket.IO server, whichever adapter it uses.
 pub enum Io {
     Local(SocketIo<LocalAdapter>),
-    Cluster(SocketIo<ClusterAdapter>),
+    /// With the room every socket of this process joins (see `sinks::socketio`).
+    Cluster(SocketIo<ClusterAdapter>, String),
 }
 
 /// A Socket.IO layer, type-erased over its adapter.
@@ -41,10 +43,11 @@ fn builder(config: &Config) -> SocketIoBuilder {
         .max_payload(config.max_payload)
         .ws_max_message_size(max_message)
         .ws_max_frame_size(max_message)
+        .max_buffer_size(config.max_buffer as usize)
 }
 
 /// The Socket.IO server for this configuration: on Redis when `--redis-url` is set.
-pub async fn socket_io(config: &Config) -> Result<(IoLayer, Io), AdapterError> {
+pub async fn socket_io(config: &Config, node_id: &str) -> Result<(IoLayer, Io), AdapterError> {
     let Some(url) = &config.redis_url else {
         let (layer, io) = builder(config).build_layer();
         return Ok((IoLayer::Local(layer), Io::Local(io)));
@@ -58,7 +61,8 @@ pub async fn socket_io(config: &Config) -> Result<(IoLayer, Io), AdapterError> {
     let (layer, io) = builder(config)
         .with_adapter::<ClusterAdapter>(adapter)
         .build_layer();
-    Ok((IoLayer::Cluster(layer), Io::Cluster(io)))
+    let node_room = format!("{}:node:{node_id}", config.redis_prefix);
+    Ok((IoLayer::Cluster(layer), Io::Cluster(io, node_room)))
 }
 
 fn counter<A: Adapter>(io: &SocketIo<A>) -> Arc<dyn Fn() -> usize + Send + Sync> {
@@ -67,11 +71,16 @@ fn counter<A: Adapter>(io: &SocketIo<A>) -> Arc<dyn Fn() -> usize + Send + Sync>
 }
 
 impl Io {
-    /// The room broadcast sink on this server.
-    pub fn fanout(&self) -> Arc<dyn Fanout> {
+    /// The room broadcast sink on this server; `overflows` counts sockets disconnected for
+    /// not keeping up.
+    pub fn fanout(&self, overflows: Arc<AtomicU64>) -> Arc<dyn Fanout> {
         match self {
-            Io::Local(io) => Arc::new(SocketIoFanout::new(io.clone())),
-            Io::Cluster(io) => Arc::new(SocketIoFanout::new(io.clone())),
+            Io::Local(io) => Arc::new(SocketIoFanout::new(io.clone(), None, overflows)),
+            Io::Cluster(io, node_room) => Arc::new(SocketIoFanout::new(
+                io.clone(),
+                Some(node_room.clone()),
+                overflows,
+            )),
         }
     }
 
@@ -79,16 +88,18 @@ impl Io {
     pub async fn register_namespace(
         &self,
         chat: Arc<ChatService>,
-        limits: Limits,
+        gatekeeper: Arc<Gatekeeper>,
     ) -> Result<(), AdapterError> {
         match self {
             Io::Local(io) => {
-                register_namespace(io, chat, limits);
+                register_namespace(io, chat, gatekeeper, None);
                 Ok(())
             }
-            Io::Cluster(io) => register_namespace(io, chat, limits)
-                .await
-                .map_err(|error| AdapterError(error.to_string())),
+            Io::Cluster(io, node_room) => {
+                register_namespace(io, chat, gatekeeper, Some(node_room.clone()))
+                    .await
+                    .map_err(|error| AdapterError(error.to_string()))
+            }
         }
     }
 
@@ -96,7 +107,7 @@ impl Io {
     pub fn connection_counter(&self) -> Arc<dyn Fn() -> usize + Send + Sync> {
         match self {
             Io::Local(io) => counter(io),
-            Io::Cluster(io) => counter(io),
+            Io::Cluster(io, _) => counter(io),
         }
     }
 
@@ -104,7 +115,7 @@ impl Io {
     pub async fn close(&self) {
         match self {
             Io::Local(io) => io.close().await,
-            Io::Cluster(io) => io.close().await,
+            Io::Cluster(io, _) => io.close().await,
         }
     }
 }
