@@ -3,6 +3,7 @@
 //! [`build_app`] wires the parts from a [`Config`]; [`serve`] runs them until shutdown. The
 //! binary and the tests use the same two functions.
 
+pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod config;
@@ -119,6 +120,12 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         bridge: bridge.clone(),
         client: ClientConfig::from_config(config),
         slow_client_disconnects: overflows,
+        scrape: api::metrics::Scrape {
+            handle: api::metrics::handle(),
+            chat: chat.clone(),
+            connections: io.connections_by_transport(),
+            bridge: bridge.clone(),
+        },
     };
     let mut router = socket_layer.wrap(transport::router(http_state, &config.static_dir));
     if !config.engineio_echo_path.is_empty() {

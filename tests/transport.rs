@@ -59,6 +59,19 @@ async fn serves_the_static_dir() {
     let script = reqwest::get(server.http("/assets/app.js")).await.unwrap();
     assert_eq!(script.status(), 200);
     assert!(script.text().await.unwrap().contains("console.log"));
+    let route = reqwest::get(server.http("/rooms/lobby")).await.unwrap();
+    assert!(
+        route.text().await.unwrap().contains("demo index"),
+        "client routes get the app"
+    );
+    let stale = reqwest::get(server.http("/assets/old-build.js"))
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.status(),
+        404,
+        "a missing asset is a 404, not the app page"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -14,6 +14,7 @@ use super::request::{
     HistoryRequest, JoinRequest, LeaveRequest, Limits, SendRequest, TypingRequest,
 };
 use super::{ConnId, Fanout};
+use crate::api::metrics::names;
 use crate::auth::room_allowed;
 use crate::error::ChatError;
 use crate::store::{Departure, HistoryStore, RoomLocks, Roster};
@@ -112,6 +113,7 @@ impl ChatService {
         if Session::take(&session.commands) {
             Ok(())
         } else {
+            metrics::counter!(names::RATE_LIMITED).increment(1);
             Err(ChatError::RateLimited)
         }
     }
@@ -190,9 +192,11 @@ impl ChatService {
     }
 
     pub async fn send(&self, session: &Session, payload: &Value) -> Result<SendReply, ChatError> {
+        let started = std::time::Instant::now();
         let request = SendRequest::parse(payload, &self.limits)?;
         self.check_member(session, &request.room)?;
         if !Session::take(&session.sends) {
+            metrics::counter!(names::RATE_LIMITED).increment(1);
             return Err(ChatError::RateLimited);
         }
         let draft = MessageDraft {
@@ -202,6 +206,8 @@ impl ChatService {
             client_id: request.client_id,
         };
         let message = self.store_and_broadcast(draft).await?;
+        metrics::counter!(names::MESSAGES_RECEIVED).increment(1);
+        metrics::histogram!(names::SEND_DURATION).record(started.elapsed().as_secs_f64());
         Ok(SendReply { message })
     }
 

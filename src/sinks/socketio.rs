@@ -24,6 +24,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
 
+use crate::api::metrics::names;
 use crate::chat::protocol::{Message, PresenceEvent, TypingEvent, events};
 use crate::chat::{ConnId, Fanout};
 
@@ -81,9 +82,11 @@ impl<A: Adapter> SocketIoFanout<A> {
         if let Some(except) = except {
             local = local.except(except.clone());
         }
+        let mut delivered = 0;
         for socket in local.sockets() {
-            self.send(socket, event, &payload);
+            delivered += u64::from(self.send(socket, event, &payload));
         }
+        metrics::counter!(names::DELIVERIES, "event" => event.to_owned()).increment(delivered);
         if let (Some(node_room), Some(remote)) = (&self.node_room, self.io.of("/")) {
             let mut remote = remote.to(room.to_owned()).except(node_room.clone());
             if let Some(except) = except {
@@ -95,15 +98,18 @@ impl<A: Adapter> SocketIoFanout<A> {
         }
     }
 
-    fn send(&self, socket: SocketRef<A>, event: &str, payload: &RawValue) {
+    /// Whether the packet was queued for the socket.
+    fn send(&self, socket: SocketRef<A>, event: &str, payload: &RawValue) -> bool {
         if socket.extensions.get::<Overflowed>().is_some() {
-            return;
+            return false;
         }
         match socket.emit(event, payload) {
-            Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+            Ok(()) => return true,
+            Err(SendError::Socket(SocketError::Closed)) => {}
             Err(SendError::Socket(SocketError::InternalChannelFull)) => self.overflowed(socket),
             Err(error) => tracing::error!(sid = %socket.id, %event, %error, "emit failed"),
         }
+        false
     }
 
     fn overflowed(&self, socket: SocketRef<A>) {
@@ -111,6 +117,7 @@ impl<A: Adapter> SocketIoFanout<A> {
             return;
         }
         let total = self.overflows.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::counter!(names::SLOW_CLIENT_DISCONNECTS).increment(1);
         tracing::warn!(sid = %socket.id, total, "client too slow: outgoing queue full; disconnecting it");
         tokio::spawn(async move {
             let started = Instant::now();
@@ -141,6 +148,7 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
     }
 
     async fn message(&self, message: &Message) {
+        metrics::counter!(names::MESSAGES_BROADCAST).increment(1);
         self.deliver(&message.room, None, events::CHAT_MESSAGE, message)
             .await;
     }

@@ -108,6 +108,8 @@ impl HistoryStore for MemoryStore {
         };
         if log.messages.len() == self.retained {
             log.messages.pop_front();
+        } else {
+            metrics::gauge!(crate::api::metrics::names::HISTORY_MESSAGES).increment(1.0);
         }
         log.messages.push_back(message.clone());
         Ok(message)

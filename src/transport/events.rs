@@ -13,6 +13,7 @@ use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::DefinedAdapter;
 
 use super::handshake::{Admitted, Gatekeeper};
+use crate::api::metrics::names;
 use crate::chat::protocol::events;
 use crate::chat::{ChatService, Session};
 use crate::error::ChatError;
@@ -89,6 +90,8 @@ fn first_argument(data: Result<Value, impl std::fmt::Display>) -> Value {
 }
 
 fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, event: &str, result: Result<T, ChatError>) {
+    let code = result.as_ref().err().map_or("ok", ChatError::code);
+    metrics::counter!(names::ACKS, "event" => event.to_owned(), "code" => code).increment(1);
     if let Err(error) = &result {
         match error {
             ChatError::Internal(cause) => tracing::error!(%event, %cause, "command failed"),

@@ -17,6 +17,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+use crate::api::metrics::Scrape;
 use crate::config::Config;
 use crate::sinks::stomp::StompBridge;
 use crate::store::HistoryStore;
@@ -33,6 +34,7 @@ pub struct HttpState {
     pub client: ClientConfig,
     /// Sockets disconnected because they did not keep up with their room.
     pub slow_client_disconnects: Arc<AtomicU64>,
+    pub scrape: Scrape,
 }
 
 /// What browser clients may learn about the server (`/config.json`).
@@ -78,6 +80,7 @@ pub fn router(state: HttpState, static_dir: &Path) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/config.json", get(client_config))
+        .route("/metrics", get(prometheus))
         .with_state(state)
         .merge(static_files(static_dir))
 }
@@ -126,17 +129,37 @@ async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
     }))
 }
 
+async fn prometheus(State(state): State<HttpState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.scrape.render().await,
+    )
+}
+
 async fn client_config(State(state): State<HttpState>) -> impl IntoResponse {
     Json(state.client)
 }
 
-/// The built demo app, or a page saying how to build it.
+/// The built demo app, or a page saying how to build it. Paths that name no file get the
+/// app's page (client-side routes), except paths that look like files (`/assets/old.js`):
+/// those get a 404, so a stale asset link fails loudly instead of receiving HTML.
 fn static_files(dir: &Path) -> Router {
     let index = dir.join("index.html");
     if index.is_file() {
-        let files = ServeDir::new(dir).fallback(ServeFile::new(index));
+        let app_shell = Router::new().fallback(
+            async move |uri: http::Uri, request: axum::extract::Request| {
+                let last = uri.path().rsplit('/').next().unwrap_or_default();
+                if last.contains('.') {
+                    return StatusCode::NOT_FOUND.into_response();
+                }
+                match ServeFile::new(&index).try_call(request).await {
+                    Ok(response) => response.into_response(),
+                    Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            },
+        );
         Router::new()
-            .fallback_service(files)
+            .fallback_service(ServeDir::new(dir).fallback(app_shell))
             .layer(CompressionLayer::new())
     } else {
         tracing::warn!(dir = %dir.display(), "no index.html: serving a placeholder page at /");

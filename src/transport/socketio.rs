@@ -70,6 +70,22 @@ fn counter<A: Adapter>(io: &SocketIo<A>) -> Arc<dyn Fn() -> usize + Send + Sync>
     Arc::new(move || io.sockets().len())
 }
 
+type TransportCounts = Arc<dyn Fn() -> Vec<(&'static str, usize)> + Send + Sync>;
+
+fn by_transport<A: Adapter>(io: &SocketIo<A>) -> TransportCounts {
+    let io = io.clone();
+    Arc::new(move || {
+        let (mut polling, mut websocket) = (0, 0);
+        for socket in io.sockets() {
+            match socket.transport_type() {
+                socketioxide::TransportType::Polling => polling += 1,
+                socketioxide::TransportType::Websocket => websocket += 1,
+            }
+        }
+        vec![("polling", polling), ("websocket", websocket)]
+    })
+}
+
 impl Io {
     /// The room broadcast sink on this server; `overflows` counts sockets disconnected for
     /// not keeping up.
@@ -108,6 +124,14 @@ impl Io {
         match self {
             Io::Local(io) => counter(io),
             Io::Cluster(io, _) => counter(io),
+        }
+    }
+
+    /// Counts the sockets connected to this process, by transport.
+    pub fn connections_by_transport(&self) -> TransportCounts {
+        match self {
+            Io::Local(io) => by_transport(io),
+            Io::Cluster(io, _) => by_transport(io),
         }
     }
 

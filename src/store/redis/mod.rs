@@ -70,6 +70,7 @@ impl RedisBackend {
 }
 
 pub(crate) fn unavailable(error: redis::RedisError) -> StoreError {
+    metrics::counter!(crate::api::metrics::names::STORE_ERRORS).increment(1);
     StoreError::Unavailable(error.to_string())
 }
 

@@ -1,0 +1,3 @@
+//! HTTP endpoints for operators and backends beside Socket.IO: Prometheus metrics.
+
+pub mod metrics;
