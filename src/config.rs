@@ -46,6 +46,20 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
     pub max_buffer: u64,
 
+    /// Most Socket.IO connections this process accepts; new sessions past it get HTTP 503
+    /// at the Engine.IO handshake (both transports). 0: no limit.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 50_000)]
+    pub max_connections: u64,
+
+    /// New sessions per second one IP address may open (HTTP 429 past it); 0: no limit.
+    #[arg(long, env = "SWITCHBOARD_IP_CONNECT_RATE", default_value_t = 100.0)]
+    pub ip_connect_rate: f64,
+
+    /// Burst of new sessions one IP address may open at once.
+    #[arg(long, env = "SWITCHBOARD_IP_CONNECT_BURST", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ip_connect_burst: u32,
+
     /// Interval between Engine.IO pings, in milliseconds.
     #[arg(long, env = "SWITCHBOARD_PING_INTERVAL_MS", default_value_t = 25_000,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -168,7 +182,7 @@ pub struct Config {
 /// A configuration value that parses but cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("--rate-limit must be a positive number of messages per second, got {0}")]
+    #[error("--rate-limit and --ip-connect-rate must be positive numbers per second, got {0}")]
     RateLimit(f64),
     #[error("--ping-timeout-ms plus --ping-interval-ms must fit in a day")]
     PingTooLong,
@@ -187,6 +201,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.rate_limit.is_finite() && self.rate_limit > 0.0) {
             return Err(ConfigError::RateLimit(self.rate_limit));
+        }
+        if !(self.ip_connect_rate.is_finite() && self.ip_connect_rate >= 0.0) {
+            return Err(ConfigError::RateLimit(self.ip_connect_rate));
         }
         if self.ping_interval_ms + self.ping_timeout_ms > 86_400_000 {
             return Err(ConfigError::PingTooLong);

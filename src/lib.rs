@@ -29,7 +29,7 @@ use chat::{Backends, ChatService, Fanout, FanoutChain};
 use sinks::stomp::{StompBridge, StompError, StompSettings};
 use store::redis::{RedisBackend, RedisHistory, RedisRoomLocks, RedisRoster};
 use store::{LocalRoomLocks, MemoryRoster, MemoryStore, StoreError};
-use transport::{AdapterError, ClientConfig, Gatekeeper, HttpState, Io};
+use transport::{AdapterError, Admission, ClientConfig, Gatekeeper, HttpState, Io};
 
 pub use config::Config;
 
@@ -131,6 +131,27 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
     if !config.engineio_echo_path.is_empty() {
         router = router.layer(transport::echo_layer(config, &config.engineio_echo_path));
     }
+    let per_ip = (config.ip_connect_rate > 0.0).then_some(RateConfig {
+        per_second: config.ip_connect_rate,
+        burst: config.ip_connect_burst,
+    });
+    let mut engine_paths = vec!["/socket.io/".to_owned()];
+    if !config.engineio_echo_path.is_empty() {
+        engine_paths.push(format!(
+            "{}/",
+            config.engineio_echo_path.trim_end_matches('/')
+        ));
+    }
+    let admission = Admission::new(
+        engine_paths,
+        config.max_connections as usize,
+        io.connection_counter(),
+        per_ip,
+    );
+    router = router.layer(axum::middleware::from_fn_with_state(
+        admission,
+        transport::admit,
+    ));
     router = router.layer(transport::trace());
     if let Some(cors) = transport::cors(&config.cors_origins) {
         router = router.layer(cors);

@@ -130,6 +130,72 @@ async fn name_length_limit_is_configurable() {
 }
 
 #[tokio::test]
+async fn max_connections_at_and_past_the_bound_on_both_transports() {
+    let server = TestServer::start(&["--max-connections", "2"]).await;
+    let first = Client::connect(&server, "one").await;
+    let (second, _) = Polling::open(&server).await;
+    second.connect("two").await;
+
+    let polling = reqwest::get(server.http("/socket.io/?EIO=4&transport=polling"))
+        .await
+        .unwrap();
+    assert_eq!(polling.status(), 503);
+    let body: Value = polling.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many connections")
+    );
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.addr);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("expected HTTP 503, got {:?}", other.map(|_| ())),
+    }
+    // Existing sessions keep working.
+    assert_eq!(second.post(r#"421["room:join",{"room":"r"}]"#).await, 200);
+    assert!(
+        second
+            .poll()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.starts_with("431"))
+    );
+
+    drop(first);
+    let started = std::time::Instant::now();
+    while Client::try_connect_checked(&server, json!({"name": "three"}))
+        .await
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "a freed slot was never reused"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn per_ip_connection_rate_at_and_past_the_bound() {
+    let server =
+        TestServer::start(&["--ip-connect-rate", "0.001", "--ip-connect-burst", "3"]).await;
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(Polling::open(&server).await.0);
+    }
+    let refused = reqwest::get(server.http("/socket.io/?EIO=4&transport=polling"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    // Requests of open sessions are not new sessions: they pass.
+    sessions[0].connect("still-fine").await;
+}
+
+#[tokio::test]
 async fn unknown_namespace_is_refused() {
     let server = TestServer::start(&[]).await;
     let (mut raw, _) = RawWs::open(&server).await;

@@ -29,6 +29,15 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled completely (nothing to remember about it).
+    pub fn is_full(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.tokens + elapsed * self.config.per_second >= f64::from(self.config.burst)
+    }
+
     /// Takes one token if there is one.
     pub fn try_take(&mut self) -> bool {
         self.try_take_at(Instant::now())

@@ -1,6 +1,7 @@
 //! The network edge: the axum router with the Socket.IO layer, HTTP endpoints, static files,
 //! CORS and request tracing. It turns Socket.IO events into chat commands.
 
+mod admission;
 mod conformance;
 mod events;
 mod handshake;
@@ -8,6 +9,7 @@ mod http;
 mod redis_driver;
 mod socketio;
 
+pub use admission::{Admission, admit};
 pub use conformance::echo_layer;
 pub use handshake::{Admitted, Gatekeeper};
 pub use http::{ClientConfig, HttpState, cors, router, trace};

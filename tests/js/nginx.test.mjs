@@ -104,11 +104,16 @@ test('polling upgraded to WebSocket through nginx, across two processes', async 
   t.after(async () => { proxy.stop(); await first.stop(); await second.stop(); });
 
   const viaProxy = io(proxy.url, { auth: { name: 'proxied' }, reconnection: false });
+  let opened;
+  const upgraded = new Promise((resolve) => {
+    viaProxy.io.once('open', () => {
+      opened = viaProxy.io.engine.transport.name;
+      viaProxy.io.engine.once('upgrade', resolve);
+    });
+  });
   await connected(viaProxy);
-  assert.equal(viaProxy.io.engine.transport.name, 'polling', 'starts on polling');
-  if (viaProxy.io.engine.transport.name !== 'websocket') {
-    await new Promise((resolve) => viaProxy.io.engine.once('upgrade', resolve));
-  }
+  assert.equal(opened, 'polling', 'the session opens on polling');
+  await upgraded;
   assert.equal(viaProxy.io.engine.transport.name, 'websocket', 'upgraded through nginx');
 
   // Whichever process nginx picked, a client of each process is in the room.

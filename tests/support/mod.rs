@@ -149,6 +149,13 @@ impl Client {
             .expect("connect accepted")
     }
 
+    /// Connects, or None if the server refuses the WebSocket handshake at the HTTP level.
+    pub async fn try_connect_checked(server: &TestServer, auth: Value) -> Option<Self> {
+        let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.addr);
+        tokio_tungstenite::connect_async(url).await.ok()?;
+        Self::try_connect(server, auth).await.ok()
+    }
+
     /// Connects with `auth`; Err carries the connect_error message.
     pub async fn try_connect(server: &TestServer, auth: Value) -> Result<Self, String> {
         let (mut raw, _) = RawWs::open(server).await;
