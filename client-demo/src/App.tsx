@@ -1,15 +1,18 @@
 import { useEffect } from 'react';
+import { ComparePane } from './components/ComparePane';
 import { RoomView } from './components/RoomView';
 import { Rooms } from './components/Rooms';
 import { SignIn } from './components/SignIn';
 import { StatusBar } from './components/StatusBar';
 import { useStore } from './hooks';
 import type { ChatClient } from './net/chatClient';
+import type { StompCompare } from './net/stompCompare';
 import { parseForcedTransport } from './state/connection';
 
-export function App({ client }: { client: ChatClient }) {
+export function App({ client, compare }: { client: ChatClient; compare: StompCompare }) {
   const conn = useStore(client.conn);
   const chat = useStore(client.chat);
+  const comparison = useStore(compare.store);
   const forced = parseForcedTransport(window.location.search);
 
   // After a reload, sign in again with the name and rooms this tab had.
@@ -55,7 +58,11 @@ export function App({ client }: { client: ChatClient }) {
               onLeave={() => client.leave(active.name)}
               onRetry={(id) => client.retry(active.name, id)}
               onDiscard={(id) => client.discard(active.name, id)}
-            />
+            >
+              {comparison.enabled && comparison.room === active.name && (
+                <ComparePane compare={comparison} conn={conn} />
+              )}
+            </RoomView>
           ) : (
             <section className="empty" data-testid="no-room">
               <p>Join a room to start chatting.</p>

@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { isOwnMessage, typingNames, type ChatState, type PendingMessage, type RoomState } from '../state/chat';
 import type { Message } from '../state/types';
 
@@ -17,6 +17,8 @@ export function RoomView(props: {
   onLeave: () => void;
   onRetry: (clientId: string) => void;
   onDiscard: (clientId: string) => void;
+  /** shown under the room (the Socket.IO vs STOMP comparison) */
+  children?: ReactNode;
 }) {
   const { room, chat } = props;
   const [text, setText] = useState(() => drafts.get(room.name) ?? '');
@@ -160,6 +162,7 @@ export function RoomView(props: {
           </ul>
         </details>
       </div>
+      {props.children}
     </section>
   );
 }

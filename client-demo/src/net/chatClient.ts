@@ -75,9 +75,17 @@ export class ChatClient {
   private backfilling = new Set<string>();
   private serverKickTimer: ReturnType<typeof setTimeout> | null = null;
   private kicks = 0;
+  /** observers of every live chat:message with its receive time (the comparison pane) */
+  private messageListeners = new Set<(m: Message, receivedAt: number) => void>();
 
   constructor(private readonly storage: Storage | null = safeSessionStorage()) {
     this.chat.subscribe(() => this.saveSession());
+  }
+
+  /** Calls `listener` with every live `chat:message` and the time it arrived. Returns an unsubscribe. */
+  onChatMessage(listener: (m: Message, receivedAt: number) => void): () => void {
+    this.messageListeners.add(listener);
+    return () => this.messageListeners.delete(listener);
   }
 
   get connected(): boolean {
@@ -198,7 +206,11 @@ export class ChatClient {
       }
     });
 
-    socket.on('chat:message', (m: Message) => this.onMessage(m));
+    socket.on('chat:message', (m: Message) => {
+      const receivedAt = Date.now();
+      for (const listener of [...this.messageListeners]) listener(m, receivedAt);
+      this.onMessage(m);
+    });
     socket.on('room:presence', (event: PresenceEvent) => this.chat.dispatch({ type: 'presence', event }));
     socket.on('chat:typing', (event: TypingEvent) =>
       this.chat.dispatch({ type: 'typing', event, now: Date.now() }),
