@@ -174,6 +174,20 @@ pub struct Config {
     #[command(flatten)]
     pub auth: crate::auth::AuthArgs,
 
+    /// Turns on the HTTP publish API (`/api/...`); requests must send
+    /// `Authorization: Bearer <this key>`. Unset: the API answers 404.
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Requests per second the HTTP API accepts (all callers together).
+    #[arg(long, env = "SWITCHBOARD_API_RATE", default_value_t = 200.0)]
+    pub api_rate: f64,
+
+    /// Burst of HTTP API requests accepted at once.
+    #[arg(long, env = "SWITCHBOARD_API_BURST", default_value_t = 400,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_burst: u32,
+
     /// On SIGINT/SIGTERM, how long to wait for connections to close before exiting, in ms.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -186,6 +200,8 @@ pub enum ConfigError {
     RateLimit(f64),
     #[error("--ping-timeout-ms plus --ping-interval-ms must fit in a day")]
     PingTooLong,
+    #[error("--api-key must be at least 16 characters")]
+    WeakApiKey,
     #[error(
         "--engineio-echo-path must be empty or start with `/` and differ from /socket.io, got {0:?}"
     )]
@@ -201,6 +217,16 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.rate_limit.is_finite() && self.rate_limit > 0.0) {
             return Err(ConfigError::RateLimit(self.rate_limit));
+        }
+        if !(self.api_rate.is_finite() && self.api_rate > 0.0) {
+            return Err(ConfigError::RateLimit(self.api_rate));
+        }
+        if self
+            .api_key
+            .as_deref()
+            .is_some_and(|key| key.trim().len() < 16)
+        {
+            return Err(ConfigError::WeakApiKey);
         }
         if !(self.ip_connect_rate.is_finite() && self.ip_connect_rate >= 0.0) {
             return Err(ConfigError::RateLimit(self.ip_connect_rate));

@@ -51,6 +51,21 @@ impl ChatError {
         }
     }
 
+    /// The HTTP status of this error, for the HTTP API.
+    pub fn http_status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            ChatError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ChatError::NotInRoom(_) => StatusCode::NOT_FOUND,
+            ChatError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ChatError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ChatError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ChatError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ChatError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ChatError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// The ack sent for this error. `Unavailable` and `Internal` never carry their cause to
     /// the client.
     pub fn to_ack(&self) -> Value {

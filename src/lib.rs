@@ -127,7 +127,15 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
             bridge: bridge.clone(),
         },
     };
-    let mut router = socket_layer.wrap(transport::router(http_state, &config.static_dir));
+    let mut http = transport::router(http_state, &config.static_dir);
+    if let Some(key) = &config.api_key {
+        let rate = RateConfig {
+            per_second: config.api_rate,
+            burst: config.api_burst,
+        };
+        http = api::rooms::router(chat.clone(), key, rate).merge(http);
+    }
+    let mut router = socket_layer.wrap(http);
     if !config.engineio_echo_path.is_empty() {
         router = router.layer(transport::echo_layer(config, &config.engineio_echo_path));
     }

@@ -255,6 +255,16 @@ impl ChatService {
         let request = HistoryRequest::parse(payload, &self.limits)?;
         self.check_member(session, &request.room)?;
         self.check_command_rate(session)?;
+        self.page(request).await
+    }
+
+    /// `chat:history` for a caller outside Socket.IO (the HTTP API): no membership needed.
+    pub async fn read_history(&self, payload: &Value) -> Result<HistoryReply, ChatError> {
+        self.page(HistoryRequest::parse(payload, &self.limits)?)
+            .await
+    }
+
+    async fn page(&self, request: HistoryRequest) -> Result<HistoryReply, ChatError> {
         let limit = request
             .limit
             .unwrap_or(DEFAULT_HISTORY)
