@@ -188,6 +188,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub api_burst: u32,
 
+    /// On SIGINT/SIGTERM, how long `/readyz` answers 503 before connections are closed, in ms
+    /// (time for a load balancer to stop routing new clients here).
+    #[arg(long, env = "SWITCHBOARD_DRAIN_DELAY_MS", default_value_t = 0)]
+    pub drain_delay_ms: u64,
+
     /// On SIGINT/SIGTERM, how long to wait for connections to close before exiting, in ms.
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,

@@ -16,7 +16,7 @@ pub mod transport;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -44,6 +44,9 @@ pub struct App {
     pub bridge: Option<Arc<StompBridge>>,
     io: Io,
     upkeep: Option<tokio::task::JoinHandle<()>>,
+    /// False once shutdown has begun: `/readyz` answers 503.
+    ready: Arc<AtomicBool>,
+    drain_delay: Duration,
     shutdown_grace: Duration,
 }
 
@@ -113,8 +116,10 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         bridge.start_inbound(chat.clone());
     }
 
+    let ready = Arc::new(AtomicBool::new(true));
     let http_state = HttpState {
         started: Instant::now(),
+        ready: ready.clone(),
         store: chat.history_store().clone(),
         connections: io.connection_counter(),
         bridge: bridge.clone(),
@@ -171,6 +176,8 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         bridge,
         io,
         upkeep,
+        ready,
+        drain_delay: Duration::from_millis(config.drain_delay_ms),
         shutdown_grace: config.shutdown_grace(),
     })
 }
@@ -238,7 +245,12 @@ pub async fn serve(
         finished = &mut server => return finished.map_err(std::io::Error::other)?,
         () = shutdown => {}
     }
-    tracing::info!(grace = ?app.shutdown_grace, "shutting down: closing connections");
+    // Load balancers see /readyz fail first and stop sending new clients here; then the
+    // sockets are closed (clients reconnect elsewhere and recover with `since`).
+    app.ready.store(false, Ordering::SeqCst);
+    tracing::info!(drain = ?app.drain_delay, grace = ?app.shutdown_grace, "shutting down: not ready");
+    tokio::time::sleep(app.drain_delay).await;
+    tracing::info!("closing connections");
     stop_accepting.send(()).ok();
     let drain = async {
         app.io.close().await;

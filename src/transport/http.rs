@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -26,6 +26,8 @@ use crate::store::HistoryStore;
 #[derive(Clone)]
 pub struct HttpState {
     pub started: Instant,
+    /// Cleared when shutdown begins.
+    pub ready: Arc<AtomicBool>,
     /// Probed by `/healthz`: a store that does not answer makes the server `degraded`.
     pub store: Arc<dyn HistoryStore>,
     /// Live Socket.IO connections on this process.
@@ -79,6 +81,7 @@ fn default_web_stomp_url(stomp_url: &str) -> String {
 pub fn router(state: HttpState, static_dir: &Path) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/config.json", get(client_config))
         .route("/metrics", get(prometheus))
         .with_state(state)
@@ -127,6 +130,25 @@ async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
         "slow_client_disconnects": state.slow_client_disconnects.load(Ordering::Relaxed),
         "stomp": state.bridge.as_ref().map(|bridge| bridge.stats()),
     }))
+}
+
+/// Whether this process should get new clients: not while shutting down, nor while its
+/// store is unavailable.
+async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    let draining = !state.ready.load(Ordering::SeqCst);
+    let store_ok = state.store.ping().await.is_ok();
+    let ready = !draining && store_ok;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            json!({ "ready": ready, "draining": draining, "store": if store_ok { "ok" } else { "unavailable" } }),
+        ),
+    )
 }
 
 async fn prometheus(State(state): State<HttpState>) -> impl IntoResponse {

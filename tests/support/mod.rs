@@ -122,6 +122,11 @@ impl RawWs {
         }
     }
 
+    /// Waits until the server closes the connection, whatever it sends before.
+    pub async fn drain_until_closed(&mut self) {
+        while self.next_text().await.is_some() {}
+    }
+
     /// Waits until the server closes the connection, failing if it sends a chat event first.
     pub async fn expect_closed(&mut self) {
         while let Some(text) = self.next_text().await {
@@ -398,6 +403,25 @@ impl ServerProcess {
             assert!(started.elapsed() < WAIT, "server never became healthy");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Sends SIGTERM (without waiting).
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; its exit code.
+    pub async fn exit_code(mut self, limit: Duration) -> Option<i32> {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .expect("process exited in time")
+            .unwrap()
+            .code()
     }
 
     /// SIGKILL: the process gets no chance to say goodbye.
