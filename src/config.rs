@@ -60,6 +60,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub ip_connect_burst: u32,
 
+    /// Read buffer of each WebSocket, in bytes. Chat frames are small; every idle connection
+    /// holds one of these, so it is kept small (socketioxide's default is 4 KiB).
+    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(256..=1_048_576))]
+    pub ws_read_buffer: u64,
+
     /// Interval between Engine.IO pings, in milliseconds.
     #[arg(long, env = "SWITCHBOARD_PING_INTERVAL_MS", default_value_t = 25_000,
           value_parser = clap::value_parser!(u64).range(1..))]

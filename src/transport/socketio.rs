@@ -44,6 +44,7 @@ fn builder(config: &Config) -> SocketIoBuilder {
         .ws_max_message_size(max_message)
         .ws_max_frame_size(max_message)
         .max_buffer_size(config.max_buffer as usize)
+        .ws_read_buffer_size(config.ws_read_buffer as usize)
 }
 
 /// The Socket.IO server for this configuration: on Redis when `--redis-url` is set.
