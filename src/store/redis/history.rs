@@ -56,8 +56,28 @@ impl RedisHistory {
             .collect()
     }
 
-    async fn range(&self, command: redis::Cmd) -> Result<Vec<Message>, StoreError> {
+    /// `ZRANGE log <from> <to> BYSCORE [REV] [LIMIT 0 n] WITHSCORES`.
+    async fn by_seq(
+        &self,
+        room: &str,
+        bounds: Bounds,
+        limit: Option<usize>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let [_, log, _] = self.keys(room);
+        let mut command = redis::cmd("ZRANGE");
+        command
+            .arg(log)
+            .arg(bounds.from)
+            .arg(bounds.to)
+            .arg("BYSCORE");
+        if bounds.newest_first {
+            command.arg("REV");
+        }
+        if let Some(limit) = limit {
+            command.arg("LIMIT").arg(0).arg(limit);
+        }
         let entries: Vec<(String, f64)> = command
+            .arg("WITHSCORES")
             .query_async(&mut self.backend.conn())
             .await
             .map_err(unavailable)?;
@@ -65,8 +85,31 @@ impl RedisHistory {
     }
 }
 
-fn exclusive(bound: u64) -> String {
-    format!("({bound}")
+/// A seq range in ZRANGE BYSCORE terms (exclusive bounds are written `(n`).
+struct Bounds {
+    from: String,
+    to: String,
+    newest_first: bool,
+}
+
+impl Bounds {
+    /// `seq > after` (and `< before`), oldest first.
+    fn after(after: u64, before: Option<u64>) -> Self {
+        Self {
+            from: format!("({after}"),
+            to: before.map_or_else(|| "+inf".to_owned(), |before| format!("({before}")),
+            newest_first: false,
+        }
+    }
+
+    /// `seq < before` (or all), newest first.
+    fn newest_before(before: Option<u64>) -> Self {
+        Self {
+            from: before.map_or_else(|| "+inf".to_owned(), |before| format!("({before}")),
+            to: "-inf".to_owned(),
+            newest_first: true,
+        }
+    }
 }
 
 #[async_trait]
@@ -99,15 +142,7 @@ impl HistoryStore for RedisHistory {
     }
 
     async fn since(&self, room: &str, since: u64) -> Result<Vec<Message>, StoreError> {
-        let [_, log, _] = self.keys(room);
-        let mut command = redis::cmd("ZRANGE");
-        command
-            .arg(log)
-            .arg(exclusive(since))
-            .arg("+inf")
-            .arg("BYSCORE")
-            .arg("WITHSCORES");
-        self.range(command).await
+        self.by_seq(room, Bounds::after(since, None), None).await
     }
 
     async fn before(
@@ -116,20 +151,9 @@ impl HistoryStore for RedisHistory {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
-        let [_, log, _] = self.keys(room);
-        let upper = before.map_or_else(|| "+inf".to_owned(), exclusive);
-        let mut command = redis::cmd("ZRANGE");
-        command
-            .arg(log)
-            .arg(upper)
-            .arg("-inf")
-            .arg("BYSCORE")
-            .arg("REV")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit)
-            .arg("WITHSCORES");
-        let mut messages = self.range(command).await?;
+        let mut messages = self
+            .by_seq(room, Bounds::newest_before(before), Some(limit))
+            .await?;
         messages.reverse();
         Ok(messages)
     }
@@ -141,19 +165,8 @@ impl HistoryStore for RedisHistory {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
-        let [_, log, _] = self.keys(room);
-        let upper = before.map_or_else(|| "+inf".to_owned(), exclusive);
-        let mut command = redis::cmd("ZRANGE");
-        command
-            .arg(log)
-            .arg(exclusive(after))
-            .arg(upper)
-            .arg("BYSCORE")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit)
-            .arg("WITHSCORES");
-        self.range(command).await
+        self.by_seq(room, Bounds::after(after, before), Some(limit))
+            .await
     }
 
     async fn epoch(&self, room: &str) -> Result<String, StoreError> {
