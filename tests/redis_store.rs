@@ -3,10 +3,10 @@
 
 mod support;
 
+use support::{redis_available, unique_prefix};
 use switchboard::chat::protocol::{Message, MessageDraft, User};
 use switchboard::store::HistoryStore;
 use switchboard::store::redis::{RedisBackend, RedisHistory};
-use support::{redis_available, unique_prefix};
 
 fn draft(room: &str, text: &str) -> MessageDraft {
     MessageDraft {
@@ -41,15 +41,39 @@ async fn ranges_match_the_in_memory_semantics() {
         let message = store.append(draft("r", &format!("m{i}"))).await.unwrap();
         assert_eq!(message.seq, i);
     }
-    assert_eq!(store.append(draft("other", "x")).await.unwrap().seq, 1, "seq is per room");
-    assert_eq!(seqs(&store.since("r", 0).await.unwrap()), (6..=20).collect::<Vec<_>>(), "retention");
+    assert_eq!(
+        store.append(draft("other", "x")).await.unwrap().seq,
+        1,
+        "seq is per room"
+    );
+    assert_eq!(
+        seqs(&store.since("r", 0).await.unwrap()),
+        (6..=20).collect::<Vec<_>>(),
+        "retention"
+    );
     assert_eq!(seqs(&store.since("r", 17).await.unwrap()), [18, 19, 20]);
-    assert_eq!(seqs(&store.before("r", None, 3).await.unwrap()), [18, 19, 20]);
-    assert_eq!(seqs(&store.before("r", Some(10), 3).await.unwrap()), [7, 8, 9]);
-    assert_eq!(seqs(&store.after("r", 8, None, 3).await.unwrap()), [9, 10, 11]);
-    assert_eq!(seqs(&store.after("r", 8, Some(11), 10).await.unwrap()), [9, 10]);
+    assert_eq!(
+        seqs(&store.before("r", None, 3).await.unwrap()),
+        [18, 19, 20]
+    );
+    assert_eq!(
+        seqs(&store.before("r", Some(10), 3).await.unwrap()),
+        [7, 8, 9]
+    );
+    assert_eq!(
+        seqs(&store.after("r", 8, None, 3).await.unwrap()),
+        [9, 10, 11]
+    );
+    assert_eq!(
+        seqs(&store.after("r", 8, Some(11), 10).await.unwrap()),
+        [9, 10]
+    );
     let first = &store.since("r", 19).await.unwrap()[0];
     assert_eq!((first.text.as_str(), first.room.as_str()), ("m20", "r"));
     let epoch = store.epoch("r").await.unwrap();
-    assert_eq!(store.epoch("r").await.unwrap(), epoch, "stable while Redis keeps the room");
+    assert_eq!(
+        store.epoch("r").await.unwrap(),
+        epoch,
+        "stable while Redis keeps the room"
+    );
 }
