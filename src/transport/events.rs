@@ -13,6 +13,7 @@ use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::DefinedAdapter;
 
 use super::handshake::{Admitted, Gatekeeper};
+use super::payload::Payload;
 use crate::api::metrics::names;
 use crate::chat::protocol::events;
 use crate::chat::{ChatService, Session};
@@ -77,8 +78,8 @@ fn attach<A: Adapter>(socket: &SocketRef<A>, chat: Arc<ChatService>, admitted: A
 
 /// The first argument of an event. The parser gives the arguments after the event name as
 /// an array; a missing or undecodable argument is `null`, which validation refuses.
-fn first_argument(data: Result<Value, impl std::fmt::Display>) -> Value {
-    match data {
+fn first_argument(data: Result<Payload, impl std::fmt::Display>) -> Value {
+    match data.map(|Payload(value)| value) {
         Ok(Value::Array(mut arguments)) if !arguments.is_empty() => arguments.swap_remove(0),
         Ok(Value::Array(_)) => Value::Null,
         Ok(other) => other,
@@ -106,7 +107,7 @@ fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, event: &str, result: Resul
 
 async fn on_join<A: Adapter>(
     Extension(conn): Conn,
-    TryData(data): TryData<Value>,
+    TryData(data): TryData<Payload>,
     ack: AckSender<A>,
 ) {
     let result = conn.chat.join(&conn.session, &first_argument(data)).await;
@@ -115,7 +116,7 @@ async fn on_join<A: Adapter>(
 
 async fn on_leave<A: Adapter>(
     Extension(conn): Conn,
-    TryData(data): TryData<Value>,
+    TryData(data): TryData<Payload>,
     ack: AckSender<A>,
 ) {
     let result = conn.chat.leave(&conn.session, &first_argument(data)).await;
@@ -124,14 +125,14 @@ async fn on_leave<A: Adapter>(
 
 async fn on_send<A: Adapter>(
     Extension(conn): Conn,
-    TryData(data): TryData<Value>,
+    TryData(data): TryData<Payload>,
     ack: AckSender<A>,
 ) {
     let result = conn.chat.send(&conn.session, &first_argument(data)).await;
     reply(ack, events::CHAT_SEND, result);
 }
 
-async fn on_typing(Extension(conn): Conn, TryData(data): TryData<Value>) {
+async fn on_typing(Extension(conn): Conn, TryData(data): TryData<Payload>) {
     if let Err(error) = conn.chat.typing(&conn.session, &first_argument(data)).await {
         tracing::debug!(code = error.code(), %error, "chat:typing refused");
     }
@@ -139,7 +140,7 @@ async fn on_typing(Extension(conn): Conn, TryData(data): TryData<Value>) {
 
 async fn on_history<A: Adapter>(
     Extension(conn): Conn,
-    TryData(data): TryData<Value>,
+    TryData(data): TryData<Payload>,
     ack: AckSender<A>,
 ) {
     let result = conn

@@ -6,6 +6,7 @@ mod conformance;
 mod events;
 mod handshake;
 mod http;
+mod payload;
 mod redis_driver;
 mod socketio;
 
