@@ -3,4 +3,4 @@
 mod socketio;
 pub mod stomp;
 
-pub use socketio::SocketIoFanout;
+pub use socketio::{Cluster, ClusterBarrier, SocketIoFanout};

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
@@ -36,18 +37,31 @@ const OVERFLOW_DISCONNECT_WINDOW: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 struct Overflowed;
 
+/// Makes sure this process has handed every message that other processes published before now
+/// to its sockets (see `transport::redis_driver`).
+pub trait ClusterBarrier: Send + Sync {
+    fn catch_up(&self) -> BoxFuture<'_, ()>;
+}
+
+/// How this process reaches the others.
+pub struct Cluster {
+    /// The room every local socket is in.
+    pub node_room: String,
+    pub barrier: Arc<dyn ClusterBarrier>,
+}
+
 pub struct SocketIoFanout<A: Adapter> {
     io: SocketIo<A>,
-    /// The room every local socket is in, with a cluster adapter; None on a single process.
-    node_room: Option<String>,
+    /// None on a single process.
+    cluster: Option<Cluster>,
     overflows: Arc<AtomicU64>,
 }
 
 impl<A: Adapter> SocketIoFanout<A> {
-    pub fn new(io: SocketIo<A>, node_room: Option<String>, overflows: Arc<AtomicU64>) -> Self {
+    pub fn new(io: SocketIo<A>, cluster: Option<Cluster>, overflows: Arc<AtomicU64>) -> Self {
         Self {
             io,
-            node_room,
+            cluster,
             overflows,
         }
     }
@@ -87,8 +101,8 @@ impl<A: Adapter> SocketIoFanout<A> {
             delivered += u64::from(self.send(socket, event, &payload));
         }
         metrics::counter!(names::DELIVERIES, "event" => event.to_owned()).increment(delivered);
-        if let (Some(node_room), Some(remote)) = (&self.node_room, self.io.of("/")) {
-            let mut remote = remote.to(room.to_owned()).except(node_room.clone());
+        if let (Some(cluster), Some(remote)) = (&self.cluster, self.io.of("/")) {
+            let mut remote = remote.to(room.to_owned()).except(cluster.node_room.clone());
             if let Some(except) = except {
                 remote = remote.except(except.clone());
             }
@@ -149,6 +163,10 @@ impl<A: Adapter> Fanout for SocketIoFanout<A> {
 
     async fn message(&self, message: &Message) {
         metrics::counter!(names::MESSAGES_BROADCAST).increment(1);
+        // The room lock orders the cluster's appends; this orders this process's deliveries.
+        if let Some(cluster) = &self.cluster {
+            cluster.barrier.catch_up().await;
+        }
         self.deliver(&message.room, None, events::CHAT_MESSAGE, message)
             .await;
     }

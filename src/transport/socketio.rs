@@ -14,15 +14,16 @@ use super::handshake::Gatekeeper;
 use super::redis_driver::ManagedRedisDriver;
 use crate::chat::{ChatService, Fanout};
 use crate::config::Config;
-use crate::sinks::SocketIoFanout;
+use crate::sinks::{Cluster, SocketIoFanout};
 
 pub type ClusterAdapter = CustomRedisAdapter<socketioxide::adapter::Emitter, ManagedRedisDriver>;
 
 /// The running Socket.IO server, whichever adapter it uses.
 pub enum Io {
     Local(SocketIo<LocalAdapter>),
-    /// With the room every socket of this process joins (see `sinks::socketio`).
-    Cluster(SocketIo<ClusterAdapter>, String),
+    /// With the room every socket of this process joins (see `sinks::socketio`), and the
+    /// pub/sub driver (the cluster barrier).
+    Cluster(SocketIo<ClusterAdapter>, String, ManagedRedisDriver),
 }
 
 /// A Socket.IO layer, type-erased over its adapter.
@@ -53,17 +54,18 @@ pub async fn socket_io(config: &Config, node_id: &str) -> Result<(IoLayer, Io), 
         let (layer, io) = builder(config).build_layer();
         return Ok((IoLayer::Local(layer), Io::Local(io)));
     };
-    let driver = ManagedRedisDriver::connect(url)
+    let barrier_channel = format!("{}-barrier#{node_id}", config.redis_prefix);
+    let driver = ManagedRedisDriver::connect(url, barrier_channel)
         .await
         .map_err(|error| AdapterError(error.to_string()))?;
     let adapter_config =
         RedisAdapterConfig::new().with_prefix(format!("{}-socket.io", config.redis_prefix));
-    let adapter = RedisAdapterCtr::new_with_driver(driver, adapter_config);
+    let adapter = RedisAdapterCtr::new_with_driver(driver.clone(), adapter_config);
     let (layer, io) = builder(config)
         .with_adapter::<ClusterAdapter>(adapter)
         .build_layer();
     let node_room = format!("{}:node:{node_id}", config.redis_prefix);
-    Ok((IoLayer::Cluster(layer), Io::Cluster(io, node_room)))
+    Ok((IoLayer::Cluster(layer), Io::Cluster(io, node_room, driver)))
 }
 
 fn counter<A: Adapter>(io: &SocketIo<A>) -> Arc<dyn Fn() -> usize + Send + Sync> {
@@ -93,11 +95,13 @@ impl Io {
     pub fn fanout(&self, overflows: Arc<AtomicU64>) -> Arc<dyn Fanout> {
         match self {
             Io::Local(io) => Arc::new(SocketIoFanout::new(io.clone(), None, overflows)),
-            Io::Cluster(io, node_room) => Arc::new(SocketIoFanout::new(
-                io.clone(),
-                Some(node_room.clone()),
-                overflows,
-            )),
+            Io::Cluster(io, node_room, driver) => {
+                let cluster = Cluster {
+                    node_room: node_room.clone(),
+                    barrier: Arc::new(driver.clone()),
+                };
+                Arc::new(SocketIoFanout::new(io.clone(), Some(cluster), overflows))
+            }
         }
     }
 
@@ -112,7 +116,7 @@ impl Io {
                 register_namespace(io, chat, gatekeeper, None);
                 Ok(())
             }
-            Io::Cluster(io, node_room) => {
+            Io::Cluster(io, node_room, _) => {
                 register_namespace(io, chat, gatekeeper, Some(node_room.clone()))
                     .await
                     .map_err(|error| AdapterError(error.to_string()))
@@ -124,7 +128,7 @@ impl Io {
     pub fn connection_counter(&self) -> Arc<dyn Fn() -> usize + Send + Sync> {
         match self {
             Io::Local(io) => counter(io),
-            Io::Cluster(io, _) => counter(io),
+            Io::Cluster(io, _, _) => counter(io),
         }
     }
 
@@ -132,7 +136,7 @@ impl Io {
     pub fn connections_by_transport(&self) -> TransportCounts {
         match self {
             Io::Local(io) => by_transport(io),
-            Io::Cluster(io, _) => by_transport(io),
+            Io::Cluster(io, _, _) => by_transport(io),
         }
     }
 
@@ -140,7 +144,7 @@ impl Io {
     pub async fn close(&self) {
         match self {
             Io::Local(io) => io.close().await,
-            Io::Cluster(io, _) => io.close().await,
+            Io::Cluster(io, _, _) => io.close().await,
         }
     }
 }

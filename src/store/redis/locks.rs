@@ -12,10 +12,11 @@ use uuid::Uuid;
 use super::{RedisBackend, unavailable};
 use crate::store::{LocalRoomLocks, RoomGuard, RoomLocks, StoreError};
 
-/// A holder that crashed frees the room after this long.
-const LOCK_EXPIRY: Duration = Duration::from_secs(5);
-/// Give up (and answer `unavailable`) after waiting this long for a room.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// A holder that died (or exited before its release ran) frees the room after this long.
+const LOCK_EXPIRY: Duration = Duration::from_secs(2);
+/// Give up (and answer `unavailable`) after waiting this long for a room: longer than the
+/// expiry, so a lock left behind by a dead holder is waited out, not reported.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
 
 const RELEASE: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
