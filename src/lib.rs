@@ -13,14 +13,19 @@ pub mod sinks;
 pub mod store;
 pub mod transport;
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tower::Service;
 
 use auth::{AuthError, JwtVerifier};
 use chat::rate_limit::RateConfig;
@@ -222,24 +227,22 @@ async fn upkeep(chat: Arc<ChatService>, every: Duration) {
     }
 }
 
+/// Largest HTTP/1 read buffer per connection. hyper keeps the allocation of a WebSocket's
+/// upgrade request buffer for the whole life of the connection, so its size is paid by every
+/// idle WebSocket: 8 KiB (hyper's floor) instead of the 16 KiB it grows to by default. Request
+/// heads must fit in it; bodies stream through.
+const HTTP1_READ_BUFFER: usize = 8 * 1024;
+
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, closes every
-/// Socket.IO connection (axum's own graceful shutdown does not see upgraded WebSockets),
-/// flushes the bridge, and returns once all is closed or the grace period has passed.
+/// Socket.IO connection (a graceful HTTP shutdown does not see upgraded WebSockets), flushes
+/// the bridge, and returns once all is closed or the grace period has passed.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-    let service = app
-        .router
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            stopped.await.ok();
-        })
-        .into_future();
-    let mut server = tokio::spawn(server);
+    let mut server = tokio::spawn(accept_loop(listener, app.router.clone(), stopped));
 
     tokio::select! {
         finished = &mut server => return finished.map_err(std::io::Error::other)?,
@@ -269,4 +272,49 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// Accepts connections and serves HTTP/1 (with upgrades) and HTTP/2 on them until `stop`,
+/// then waits for the open HTTP exchanges to finish.
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let mut builder = AutoBuilder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(HTTP1_READ_BUFFER);
+    let graceful = GracefulShutdown::new();
+    // Resolves the routes (and builds their layers, the Engine.IO ones included) once, as
+    // axum's own serve does; a router used as is would rebuild them on every request.
+    let router = router.with_state(());
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(remote));
+            router.clone().call(request)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }
