@@ -260,7 +260,7 @@ impl Config {
         Ok(())
     }
 
-    /// The defaults, as if started with no flags and no environment (for tests and embedding).
+    /// The configuration of a start without flags (`SWITCHBOARD_*` variables still apply).
     pub fn defaults() -> Self {
         Config::parse_from(["switchboard"])
     }
