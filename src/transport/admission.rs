@@ -1,7 +1,8 @@
 //! Admission of new Engine.IO sessions, before Socket.IO sees them: at most `--max-connections`
 //! sockets on this process, and a per-IP rate of new sessions. Requests of existing sessions
 //! (with a `sid`) always pass. Refusals are JSON errors in Engine.IO's shape: 503 when full,
-//! 429 when an address opens sessions too fast.
+//! 429 when an address opens sessions too fast. An admitted request gets its own copy of its
+//! URI and headers (see `detach`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +15,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::api::metrics::names;
+use super::detach::detach_from_read_buffer;
 use crate::chat::rate_limit::{RateConfig, TokenBucket};
 
 /// Above this many tracked addresses, buckets that have refilled completely are forgotten.
@@ -115,5 +117,5 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
             );
         }
     }
-    next.run(request).await
+    next.run(detach_from_read_buffer(request)).await
 }

@@ -3,6 +3,7 @@
 
 mod admission;
 mod conformance;
+mod detach;
 mod events;
 mod handshake;
 mod http;
