@@ -23,7 +23,7 @@ use tokio_tungstenite::{
 };
 use tokio_util::future::FutureExt as _;
 
-use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
+use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
@@ -82,7 +82,7 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         match res {
             Ok(_) => {
                 #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
+                tracing::debug!(?sid, "ws session started")
             }
             Err(Error::MultipleWebsocketRequests) => {}
             Err(_e) => {
@@ -169,7 +169,21 @@ where
     // Pipe between websocket and internal socket channel.
     tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
 
-    // pipe between internal socket channel and websocket
+    // Switchboard patch: the read loop gets a task of its own, so the task running this
+    // function (its future is sized for the handshake: several KiB) ends here instead of
+    // living as long as the connection.
+    tokio::spawn(read_until_closed(engine, rx, socket));
+    Ok(())
+}
+
+/// Pipe between the websocket and the handler, until the connection or the session ends.
+async fn read_until_closed<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    socket: Arc<Socket<H::Data>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     match forward_to_handler(&engine, rx, &socket)
         .with_cancellation_token(&socket.cancellation_token)
         .await
@@ -192,7 +206,6 @@ where
             tracing::debug!(sid = %socket.id, "socket is closing");
         }
     }
-    Ok(())
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
@@ -214,8 +227,8 @@ where
                     break;
                 }
                 Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    // A pending signal means that the client is already known to be alive.
+                    socket.heartbeat.notify_one();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
@@ -273,69 +286,32 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         ..
     } = &mut *internal_rx;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
-
     // Forward buffered packets until the channel is closed or the session is cancelled.
+    // Switchboard patch: one place awaits the writes (`feed_packets`), instead of a macro
+    // expanded at three; the task's future, alive as long as the connection, is smaller.
     loop {
-        tokio::select! {
+        let mut packets = tokio::select! {
             biased;
-            items = buffered_rx.recv() => {
-                match items {
-                    Some(packets) => {
-                        for item in *packets {
-                            map_fn!(item);
-                        }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in *packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
-                }
-            }
+            packets = buffered_rx.recv() => match packets {
+                Some(packets) => packets,
+                None => break,
+            },
             _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
+            Ok(()) = volatile_rx.changed() => match volatile_rx.borrow_and_update().clone() {
+                Some(packets) => {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in *packets {
-                        map_fn!(item);
-                    }
+                    packets
                 }
+                None => continue,
             },
+        };
+        loop {
+            feed_packets(&mut tx, socket.protocol, *packets).await;
+            match buffered_rx.try_recv() {
+                Ok(next) => packets = next,
+                Err(_) => break,
+            }
         }
 
         #[cfg(feature = "tracing")]
@@ -349,6 +325,41 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+/// Queues packets on the websocket, without flushing.
+async fn feed_packets<S>(
+    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    protocol: ProtocolVersion,
+    packets: PacketBuf,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    for packet in packets {
+        let message = match packet {
+            Packet::Binary(bin) | Packet::BinaryV3(bin) if protocol == ProtocolVersion::V3 => {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Message::Binary(buff.into())
+            }
+            Packet::Binary(bin) | Packet::BinaryV3(bin) => Message::Binary(bin),
+            // A Noop Packet maybe sent by the server to upgrade from a polling connection
+            // In the case that the packet was not poll in time it will remain in the buffer and therefore
+            // it should be discarded here
+            Packet::Noop => continue,
+            packet => {
+                let packet: String = packet.try_into().unwrap();
+                Message::Text(packet.into())
+            }
+        };
+        if let Err(_e) = tx.feed(message).await {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("error sending packet: {}", _e);
+        }
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
