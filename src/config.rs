@@ -60,9 +60,10 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub ip_connect_burst: u32,
 
-    /// Read buffer of each WebSocket, in bytes. Chat frames are small; every idle connection
-    /// holds one of these, so it is kept small (socketioxide's default is 4 KiB).
-    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER", default_value_t = 1024,
+    /// Read buffer of each WebSocket, in bytes. Every idle connection holds one, so it is kept
+    /// small (socketioxide's default is 4 KiB): chat frames fit, and a larger frame costs one
+    /// more read, sized from its header.
+    #[arg(long, env = "SWITCHBOARD_WS_READ_BUFFER", default_value_t = 512,
           value_parser = clap::value_parser!(u64).range(256..=1_048_576))]
     pub ws_read_buffer: u64,
 

@@ -92,20 +92,18 @@ impl<A: Adapter> SocketIoFanout<A> {
         let Some(local) = self.io.of("/") else {
             return;
         };
-        let mut local = local.local().to(room.to_owned());
-        if let Some(except) = except {
-            local = local.except(except.clone());
-        }
+        // `except` is a socket of this process (or of a dead one): other processes never
+        // have it, so it is filtered here rather than given a room of its own per socket.
+        let except = except.and_then(|conn| Sid::from_str(conn).ok());
         let mut delivered = 0;
-        for socket in local.sockets() {
-            delivered += u64::from(self.send(socket, event, &payload));
+        for socket in local.local().to(room.to_owned()).sockets() {
+            if Some(socket.id) != except {
+                delivered += u64::from(self.send(socket, event, &payload));
+            }
         }
         metrics::counter!(names::DELIVERIES, "event" => event.to_owned()).increment(delivered);
         if let (Some(cluster), Some(remote)) = (&self.cluster, self.io.of("/")) {
-            let mut remote = remote.to(room.to_owned()).except(cluster.node_room.clone());
-            if let Some(except) = except {
-                remote = remote.except(except.clone());
-            }
+            let remote = remote.to(room.to_owned()).except(cluster.node_room.clone());
             if let Err(error) = remote.emit(event, &payload).await {
                 tracing::warn!(%room, %event, %error, "cluster broadcast failed");
             }

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
 
-use crate::api::metrics::names;
 use super::detach::detach_from_read_buffer;
+use crate::api::metrics::names;
 use crate::chat::rate_limit::{RateConfig, TokenBucket};
 
 /// Above this many tracked addresses, buckets that have refilled completely are forgotten.

@@ -3,21 +3,35 @@
 //! Every Engine.IO session keeps its handshake request (URI and headers, socketioxide's
 //! `req_parts`) for its whole life. hyper parses both as slices of the connection's read
 //! buffer, so those few hundred bytes would keep the whole buffer (8 KiB) allocated for as
-//! long as the socket is connected; copies of them let it go.
+//! long as the socket is connected; copies of them let it go. Of the request's extensions it
+//! keeps the two that are read later (the peer address and hyper's WebSocket upgrade); the
+//! router's own (matched route, URL parameters, original URI) would stay with every socket.
 
-use axum::extract::{OriginalUri, Request};
-use http::{HeaderMap, HeaderValue, Uri};
+use std::net::SocketAddr;
 
-/// The request with its URI and header values copied out of the read buffer.
+use axum::extract::{ConnectInfo, Request};
+use http::{Extensions, HeaderMap, HeaderValue, Uri};
+use hyper::upgrade::OnUpgrade;
+
+/// The request with its URI and header values copied out of the read buffer, and only the
+/// extensions that the sockets use.
 pub fn detach_from_read_buffer(request: Request) -> Request {
     let (mut parts, body) = request.into_parts();
     parts.uri = copy_uri(&parts.uri);
-    // axum's router records the URI as it came in, before any middleware runs.
-    if let Some(OriginalUri(original)) = parts.extensions.get_mut::<OriginalUri>() {
-        *original = copy_uri(original);
-    }
     parts.headers = copy_headers(&parts.headers);
+    parts.extensions = kept_extensions(&mut parts.extensions);
     Request::from_parts(parts, body)
+}
+
+fn kept_extensions(extensions: &mut Extensions) -> Extensions {
+    let mut kept = Extensions::new();
+    if let Some(peer) = extensions.remove::<ConnectInfo<SocketAddr>>() {
+        kept.insert(peer);
+    }
+    if let Some(upgrade) = extensions.remove::<OnUpgrade>() {
+        kept.insert(upgrade);
+    }
+    kept
 }
 
 fn copy_uri(uri: &Uri) -> Uri {
@@ -47,13 +61,18 @@ fn copy_value(value: &HeaderValue) -> HeaderValue {
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::extract::OriginalUri;
     use bytes::Bytes;
 
     fn shared_request(buffer: &Bytes) -> Request {
         let mut request = Request::new(Body::empty());
         *request.uri_mut() = Uri::from_maybe_shared(buffer.slice(0..31)).expect("uri");
-        let original = OriginalUri(request.uri().clone());
-        request.extensions_mut().insert(original);
+        request
+            .extensions_mut()
+            .insert(OriginalUri(request.uri().clone()));
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
         request.headers_mut().insert(
             "x-name",
             HeaderValue::from_maybe_shared(buffer.slice(32..37)).expect("value"),
@@ -71,8 +90,10 @@ mod tests {
         let request = detach_from_read_buffer(shared_request(&buffer));
         drop(buffer);
         assert_eq!(request.uri(), "/socket.io/?EIO=4&transport=pol");
-        let original = request.extensions().get::<OriginalUri>().expect("original uri");
-        assert_eq!(original.0, "/socket.io/?EIO=4&transport=pol");
+        // The router's copy of the URI (a slice of the buffer too) is gone, the peer stays.
+        assert!(request.extensions().get::<OriginalUri>().is_none());
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
+        assert_eq!(peer.map(|info| info.0.port()), Some(4000));
         let names: Vec<_> = request.headers().get_all("x-name").iter().collect();
         assert_eq!(names, ["alice", "second"]);
         // Only the probe still points at the buffer: the request holds copies.

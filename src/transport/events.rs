@@ -60,8 +60,6 @@ pub fn register_namespace<A: Adapter + DefinedAdapter>(
 }
 
 fn attach<A: Adapter>(socket: &SocketRef<A>, chat: Arc<ChatService>, admitted: Admitted) {
-    // The private room lets broadcasts skip this socket ("to the room except the sender").
-    socket.join(socket.id);
     let session = chat.open_session(socket.id.to_string(), admitted.user, admitted.allowed_rooms);
     socket
         .extensions
