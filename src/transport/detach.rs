@@ -67,9 +67,8 @@ mod tests {
     fn shared_request(buffer: &Bytes) -> Request {
         let mut request = Request::new(Body::empty());
         *request.uri_mut() = Uri::from_maybe_shared(buffer.slice(0..31)).expect("uri");
-        request
-            .extensions_mut()
-            .insert(OriginalUri(request.uri().clone()));
+        let original = OriginalUri(request.uri().clone());
+        request.extensions_mut().insert(original);
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
