@@ -1,8 +1,8 @@
 //! Admission of new Engine.IO sessions, before Socket.IO sees them: at most `--max-connections`
 //! sockets on this process, and a per-IP rate of new sessions. Requests of existing sessions
 //! (with a `sid`) always pass. Refusals are JSON errors in Engine.IO's shape: 503 when full,
-//! 429 when an address opens sessions too fast. An admitted request gets its own copy of its
-//! URI and headers (see `detach`).
+//! 429 when an address opens sessions too fast. An admitted request goes on detached from
+//! the connection's read buffer (see `detach`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -19,11 +19,11 @@ pub fn detach_from_read_buffer(request: Request) -> Request {
     let (mut parts, body) = request.into_parts();
     parts.uri = copy_uri(&parts.uri);
     parts.headers = copy_headers(&parts.headers);
-    parts.extensions = kept_extensions(&mut parts.extensions);
+    parts.extensions = kept_extensions(std::mem::take(&mut parts.extensions));
     Request::from_parts(parts, body)
 }
 
-fn kept_extensions(extensions: &mut Extensions) -> Extensions {
+fn kept_extensions(mut extensions: Extensions) -> Extensions {
     let mut kept = Extensions::new();
     if let Some(peer) = extensions.remove::<ConnectInfo<SocketAddr>>() {
         kept.insert(peer);
@@ -85,7 +85,7 @@ mod tests {
     #[test]
     fn copies_keep_every_value_and_release_the_buffer() {
         let buffer = Bytes::from(b"/socket.io/?EIO=4&transport=pol alice".to_vec());
-        let weak_probe = buffer.clone();
+        let probe = buffer.clone();
         let request = detach_from_read_buffer(shared_request(&buffer));
         drop(buffer);
         assert_eq!(request.uri(), "/socket.io/?EIO=4&transport=pol");
@@ -96,7 +96,7 @@ mod tests {
         let names: Vec<_> = request.headers().get_all("x-name").iter().collect();
         assert_eq!(names, ["alice", "second"]);
         // Only the probe still points at the buffer: the request holds copies.
-        assert!(weak_probe.is_unique());
+        assert!(probe.is_unique());
     }
 
     #[test]
