@@ -1,5 +1,5 @@
-//! Socket.IO namespace `/`: the handshake check, and one handler per contract event that
-//! hands the raw payload to the chat service and sends back its ack.
+//! Socket.IO namespace `/`: the handshake check, and the handler that hands each contract
+//! event's raw payload to the chat service and sends back its ack.
 
 use std::sync::Arc;
 
@@ -65,12 +65,9 @@ fn attach<A: Adapter>(socket: &SocketRef<A>, chat: Arc<ChatService>, admitted: A
         .extensions
         .insert(Arc::new(Connection { chat, session }));
 
-    socket.on(events::ROOM_JOIN, on_join::<A>);
-    socket.on(events::ROOM_LEAVE, on_leave::<A>);
-    socket.on(events::CHAT_SEND, on_send::<A>);
-    socket.on(events::CHAT_TYPING, on_typing);
-    socket.on(events::CHAT_HISTORY, on_history::<A>);
-    socket.on_fallback(on_unknown::<A>);
+    // One handler that routes by event name: socketioxide keeps the handlers registered with
+    // `on` in a hash map per socket, about 330 bytes of every idle connection.
+    socket.on_fallback(on_event::<A>);
     socket.on_disconnect(on_disconnect);
 }
 
@@ -103,53 +100,27 @@ fn reply<A: Adapter, T: Serialize>(ack: AckSender<A>, event: &str, result: Resul
     }
 }
 
-async fn on_join<A: Adapter>(
+async fn on_event<A: Adapter>(
+    socket: SocketRef<A>,
+    Event(event): Event,
     Extension(conn): Conn,
     TryData(data): TryData<Payload>,
     ack: AckSender<A>,
 ) {
-    let result = conn.chat.join(&conn.session, &first_argument(data)).await;
-    reply(ack, events::ROOM_JOIN, result);
-}
-
-async fn on_leave<A: Adapter>(
-    Extension(conn): Conn,
-    TryData(data): TryData<Payload>,
-    ack: AckSender<A>,
-) {
-    let result = conn.chat.leave(&conn.session, &first_argument(data)).await;
-    reply(ack, events::ROOM_LEAVE, result);
-}
-
-async fn on_send<A: Adapter>(
-    Extension(conn): Conn,
-    TryData(data): TryData<Payload>,
-    ack: AckSender<A>,
-) {
-    let result = conn.chat.send(&conn.session, &first_argument(data)).await;
-    reply(ack, events::CHAT_SEND, result);
-}
-
-async fn on_typing(Extension(conn): Conn, TryData(data): TryData<Payload>) {
-    if let Err(error) = conn.chat.typing(&conn.session, &first_argument(data)).await {
-        tracing::debug!(code = error.code(), %error, "chat:typing refused");
+    let (chat, session) = (&conn.chat, &conn.session);
+    let argument = first_argument(data);
+    match event.as_str() {
+        events::ROOM_JOIN => reply(ack, &event, chat.join(session, &argument).await),
+        events::ROOM_LEAVE => reply(ack, &event, chat.leave(session, &argument).await),
+        events::CHAT_SEND => reply(ack, &event, chat.send(session, &argument).await),
+        events::CHAT_HISTORY => reply(ack, &event, chat.history(session, &argument).await),
+        events::CHAT_TYPING => {
+            if let Err(error) = chat.typing(session, &argument).await {
+                tracing::debug!(code = error.code(), %error, "chat:typing refused");
+            }
+        }
+        _ => tracing::debug!(sid = %socket.id, %event, "unknown event ignored"),
     }
-}
-
-async fn on_history<A: Adapter>(
-    Extension(conn): Conn,
-    TryData(data): TryData<Payload>,
-    ack: AckSender<A>,
-) {
-    let result = conn
-        .chat
-        .history(&conn.session, &first_argument(data))
-        .await;
-    reply(ack, events::CHAT_HISTORY, result);
-}
-
-async fn on_unknown<A: Adapter>(socket: SocketRef<A>, Event(event): Event) {
-    tracing::debug!(sid = %socket.id, %event, "unknown event ignored");
 }
 
 async fn on_disconnect(Extension(conn): Conn, reason: DisconnectReason) {
