@@ -73,7 +73,6 @@ use smallvec::{SmallVec, smallvec};
 use tokio::sync::{
     Mutex, Notify,
     mpsc::{self, Receiver, error::TrySendError},
-    watch,
 };
 use tokio::time::Instant;
 
@@ -164,19 +163,47 @@ impl Permit<'_> {
 pub(crate) struct InternalRx {
     pub buffered_rx: Receiver<QueuedPackets>,
     pub peeked_packet: Option<PacketBuf>,
-    pub volatile_rx: watch::Receiver<Option<QueuedPackets>>,
 }
 
 impl InternalRx {
-    fn new(
-        buffered_rx: Receiver<QueuedPackets>,
-        volatile_rx: watch::Receiver<Option<QueuedPackets>>,
-    ) -> Self {
+    fn new(buffered_rx: Receiver<QueuedPackets>) -> Self {
         Self {
             buffered_rx,
             peeked_packet: None,
-            volatile_rx,
         }
+    }
+}
+
+/// The latest volatile packets, until the connection takes them: a newer send replaces
+/// them. (Switchboard patch: this was a `watch` channel, whose shared state with its eight
+/// `Notify`s is about 340 bytes of every socket.)
+#[derive(Debug, Default)]
+pub(crate) struct VolatileSlot {
+    packets: std::sync::Mutex<Option<QueuedPackets>>,
+    ready: Notify,
+}
+
+impl VolatileSlot {
+    fn put(&self, packets: QueuedPackets) {
+        *self.lock() = Some(packets);
+        self.ready.notify_one();
+    }
+
+    /// Waits for packets and takes them. Cancel safe: packets are only taken in the poll
+    /// that returns them.
+    pub(crate) async fn next(&self) -> QueuedPackets {
+        loop {
+            if let Some(packets) = self.lock().take() {
+                return packets;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<QueuedPackets>> {
+        self.packets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -222,10 +249,9 @@ where
     /// Channel to send [PacketBuf] to the internal connection
     pub(crate) internal_tx: mpsc::Sender<QueuedPackets>,
 
-    /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
-    /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
+    /// Volatile [PacketBuf]s, which bypass the internal buffer. Only the latest volatile
     /// message is retained; subsequent volatile sends overwrite the previous one.
-    volatile_tx: watch::Sender<Option<QueuedPackets>>,
+    pub(crate) volatile: VolatileSlot,
 
     /// Signals a Pong [`Packet`] (v4 protocol) or Ping (v3 protocol) from the connection to the
     /// heartbeat job, which runs in a separate task. It keeps at most one signal, as the
@@ -261,7 +287,6 @@ where
         supports_binary: bool,
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
             id: Sid::new(),
@@ -269,10 +294,10 @@ where
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: VolatileSlot::default(),
 
             heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),
@@ -545,7 +570,11 @@ where
     }
 
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile_tx.send(Some(Box::new(packets))).is_ok()
+        if self.cancellation_token.is_cancelled() {
+            return false;
+        }
+        self.volatile.put(Box::new(packets));
+        true
     }
 }
 
@@ -605,7 +634,6 @@ where
         buffer_size: usize,
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
         let (internal_tx, internal_rx) = mpsc::channel(buffer_size);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
             id: sid,
@@ -613,10 +641,10 @@ where
             transport: AtomicU8::new(TransportType::Websocket as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: VolatileSlot::default(),
 
             heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),

@@ -280,11 +280,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     // Switchboard patch: one place awaits the writes (`feed_packets`), instead of a macro
@@ -297,14 +293,11 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 None => break,
             },
             _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => match volatile_rx.borrow_and_update().clone() {
-                Some(packets) => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    packets
-                }
-                None => continue,
-            },
+            packets = socket.volatile.next() => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
+                packets
+            }
         };
         loop {
             feed_packets(&mut tx, socket.protocol, *packets).await;
