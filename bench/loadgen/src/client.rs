@@ -1,40 +1,63 @@
-//! A minimal Socket.IO v5 client over an Engine.IO v4 WebSocket: one task per connection.
+//! A minimal Socket.IO v5 client over an Engine.IO v4 WebSocket (`ws`): two tasks per connection.
 //!
 //! Handshake: read the `0{...}` open packet, send `40{"name":...}`, wait for `40{...}` (`44` is a
-//! refusal). Then the task answers pings (`2` -> `3`), hands every event payload (`42[...]`) to the
-//! connection's handler, routes acks (`43<id>[...]`) to the waiting caller, and writes the emits
-//! it is given (`42[...]` or `42<id>[...]`).
+//! refusal). Then the reading task answers pings (`2` -> `3`), hands every event payload
+//! (`42[...]`) to the connection's handler and routes acks (`43<id>[...]`) to the waiting caller;
+//! the writing task sends the emits it is given (`42[...]` or `42<id>[...]`) and the pongs.
 
-use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::ws::{self, Frame, Reader, Writer};
 
 /// Called with each event packet's payload (the text after `42`, e.g. `["chat:message",{...}]`).
 pub type Handler = Box<dyn FnMut(&str) + Send>;
 
 enum Cmd {
-    Emit {
-        frame_tail: String,
-        ack: Option<oneshot::Sender<String>>,
-    },
+    Text(String),
+    Pong(Vec<u8>),
     Close,
+}
+
+/// What the caller and the connection's two tasks share.
+#[derive(Default)]
+struct Shared {
+    /// Callers waiting for an ack, by ack id.
+    acks: Mutex<HashMap<u64, oneshot::Sender<String>>>,
+    next_ack_id: AtomicU64,
+    /// Set when the connection ended for any reason other than our `close`.
+    lost: AtomicBool,
+    closing: AtomicBool,
+    /// Set once the reading task has ended: no ack can arrive any more.
+    ended: AtomicBool,
+}
+
+impl Shared {
+    fn connection_ended(&self) {
+        if !self.closing.load(Ordering::SeqCst) {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        self.ended.store(true, Ordering::SeqCst);
+        // Dropping the senders tells every waiting caller that no ack will come.
+        self.acks.lock().expect("acks").clear();
+    }
 }
 
 pub struct Client {
     tx: mpsc::UnboundedSender<Cmd>,
-    task: Option<JoinHandle<()>>,
-    /// Set when the connection ended for any reason other than our `close`.
-    pub lost: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    reader: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
 }
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `close` waits for the server to answer the close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn connect(addr: SocketAddr, name: &str, handler: Handler) -> Result<Client, String> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, connect_inner(addr, name, handler))
@@ -43,122 +66,107 @@ pub async fn connect(addr: SocketAddr, name: &str, handler: Handler) -> Result<C
 }
 
 async fn connect_inner(addr: SocketAddr, name: &str, handler: Handler) -> Result<Client, String> {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let config = WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
-        .write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-        .await
-        .map_err(|e| format!("websocket connect: {e}"))?;
+    let (mut reader, mut writer) =
+        ws::connect(addr, "/socket.io/?EIO=4&transport=websocket").await?;
     // Engine.IO open packet.
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.starts_with('0') => break,
-            Some(Ok(Message::Text(t))) => {
-                return Err(format!("unexpected packet before open: {t}"));
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(format!("websocket read: {e}")),
-            None => return Err("closed before open packet".into()),
-        }
+    match next_text(&mut reader, &mut writer).await?.as_deref() {
+        Some(open) if open.starts_with('0') => {}
+        Some(other) => return Err(format!("unexpected packet before open: {other}")),
+        None => return Err("closed before open packet".into()),
     }
     let auth = serde_json::json!({ "name": name });
-    ws.send(Message::Text(format!("40{auth}").into()))
-        .await
-        .map_err(|e| format!("websocket write: {e}"))?;
+    writer.send_text(&format!("40{auth}")).await?;
     loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let s = t.as_str();
-                if s == "2" {
-                    ws.send(Message::Text("3".into()))
-                        .await
-                        .map_err(|e| format!("websocket write: {e}"))?;
-                } else if s.starts_with("40") {
-                    break;
-                } else if s.starts_with("44") {
-                    return Err(format!("connect_error: {}", &s[2..]));
-                } else {
-                    return Err(format!("unexpected packet before connect: {s}"));
-                }
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(format!("websocket read: {e}")),
+        match next_text(&mut reader, &mut writer).await?.as_deref() {
+            Some("2") => writer.send_text("3").await?,
+            Some(s) if s.starts_with("40") => break,
+            Some(s) if s.starts_with("44") => return Err(format!("connect_error: {}", &s[2..])),
+            Some(s) => return Err(format!("unexpected packet before connect: {s}")),
             None => return Err("closed before connect".into()),
         }
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    let lost = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn(run(ws, rx, handler, lost.clone()));
+    let shared = Arc::new(Shared::default());
+    let reader = tokio::spawn(read_loop(reader, handler, shared.clone(), tx.clone()));
+    let writer = tokio::spawn(write_loop(writer, rx, shared.clone()));
     Ok(Client {
         tx,
-        task: Some(task),
-        lost,
+        shared,
+        reader: Some(reader),
+        writer: Some(writer),
     })
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn run(
-    mut ws: Ws,
-    mut rx: mpsc::UnboundedReceiver<Cmd>,
-    mut handler: Handler,
-    lost: Arc<AtomicBool>,
-) {
-    let mut acks: HashMap<u64, oneshot::Sender<String>> = HashMap::new();
-    let mut next_id: u64 = 0;
+/// The next text message during the handshake (answering WebSocket pings); None once closed.
+async fn next_text(reader: &mut Reader, writer: &mut Writer) -> Result<Option<String>, String> {
     loop {
-        tokio::select! {
-            biased;
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => {
-                    let s = t.as_str();
-                    if let Some(rest) = s.strip_prefix("42") {
-                        handler(rest);
-                    } else if let Some(rest) = s.strip_prefix("43") {
-                        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-                        if let Ok(id) = rest[..end].parse::<u64>()
-                            && let Some(waiter) = acks.remove(&id)
-                        {
-                            let _ = waiter.send(rest[end..].to_string());
-                        }
-                    } else if s == "2" {
-                        if ws.send(Message::Text("3".into())).await.is_err() {
-                            lost.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                    } else if s.starts_with("41") || s.starts_with('1') {
-                        lost.store(true, Ordering::Relaxed);
+        match reader.next().await? {
+            Frame::Text(t) => return Ok(Some(t.to_string())),
+            Frame::Ping(payload) => {
+                let payload = payload.to_vec();
+                writer.send_pong(&payload).await?;
+            }
+            Frame::Binary | Frame::Pong => {}
+            Frame::Close => return Ok(None),
+        }
+    }
+}
+
+async fn read_loop(
+    mut reader: Reader,
+    mut handler: Handler,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Cmd>,
+) {
+    loop {
+        match reader.next().await {
+            Ok(Frame::Text(s)) => {
+                if let Some(rest) = s.strip_prefix("42") {
+                    handler(rest);
+                } else if let Some(rest) = s.strip_prefix("43") {
+                    let end = rest
+                        .find(|c: char| !c.is_ascii_digit())
+                        .unwrap_or(rest.len());
+                    let waiter = rest[..end]
+                        .parse::<u64>()
+                        .ok()
+                        .and_then(|id| shared.acks.lock().expect("acks").remove(&id));
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.send(rest[end..].to_string());
+                    }
+                } else if s == "2" {
+                    if tx.send(Cmd::Text("3".into())).is_err() {
                         break;
                     }
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                    lost.store(true, Ordering::Relaxed);
+                } else if s.starts_with("41") || s.starts_with('1') {
                     break;
                 }
-                Some(Ok(_)) => {}
-            },
-            cmd = rx.recv() => match cmd {
-                Some(Cmd::Emit { frame_tail, ack }) => {
-                    let frame = match ack {
-                        Some(waiter) => {
-                            next_id += 1;
-                            acks.insert(next_id, waiter);
-                            format!("42{next_id}{frame_tail}")
-                        }
-                        None => format!("42{frame_tail}"),
-                    };
-                    if ws.send(Message::Text(frame.into())).await.is_err() {
-                        lost.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                }
-                Some(Cmd::Close) | None => {
-                    let _ = ws.close(None).await;
-                    break;
-                }
-            },
+            }
+            Ok(Frame::Ping(payload)) => {
+                let _ = tx.send(Cmd::Pong(payload.to_vec()));
+            }
+            Ok(Frame::Binary | Frame::Pong) => {}
+            Ok(Frame::Close) | Err(_) => break,
+        }
+    }
+    shared.connection_ended();
+}
+
+async fn write_loop(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Cmd>, shared: Arc<Shared>) {
+    while let Some(cmd) = rx.recv().await {
+        let sent = match cmd {
+            Cmd::Text(text) => writer.send_text(&text).await,
+            Cmd::Pong(payload) => writer.send_pong(&payload).await,
+            Cmd::Close => {
+                let _ = writer.close().await;
+                return;
+            }
+        };
+        if sent.is_err() {
+            if !shared.closing.load(Ordering::SeqCst) {
+                shared.lost.store(true, Ordering::SeqCst);
+            }
+            return;
         }
     }
 }
@@ -172,14 +180,16 @@ impl Client {
         data: &serde_json::Value,
     ) -> impl std::future::Future<Output = Option<String>> + Send + use<> {
         let (tx, rx) = oneshot::channel();
-        let frame_tail = format!("[{},{}]", serde_json::Value::from(event), data);
-        let queued = self
-            .tx
-            .send(Cmd::Emit {
-                frame_tail,
-                ack: Some(tx),
-            })
-            .is_ok();
+        let id = self.shared.next_ack_id.fetch_add(1, Ordering::Relaxed) + 1;
+        self.shared.acks.lock().expect("acks").insert(id, tx);
+        let frame = format!("42{id}[{},{}]", serde_json::Value::from(event), data);
+        // Registered before the check: either the reading task's final clear drops the
+        // sender, or we see that it ended and take it back ourselves.
+        let queued =
+            self.tx.send(Cmd::Text(frame)).is_ok() && !self.shared.ended.load(Ordering::SeqCst);
+        if !queued {
+            self.shared.acks.lock().expect("acks").remove(&id);
+        }
         async move {
             if !queued {
                 return None;
@@ -188,17 +198,25 @@ impl Client {
         }
     }
 
-    /// Closes the connection and waits until its task has ended (every packet received before
-    /// the close has been handled by then).
+    /// Closes the connection and waits until both its tasks have ended (every packet received
+    /// before the server answered the close has been handled by then).
     pub async fn close(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
         let _ = self.tx.send(Cmd::Close);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.await;
+        }
+        if let Some(mut reader) = self.reader.take()
+            && tokio::time::timeout(CLOSE_TIMEOUT, &mut reader)
+                .await
+                .is_err()
+        {
+            reader.abort();
         }
     }
 
     pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
+        self.shared.lost.load(Ordering::SeqCst)
     }
 }
 

@@ -9,6 +9,7 @@ mod client;
 mod polling;
 mod scenarios;
 mod stats;
+mod ws;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;

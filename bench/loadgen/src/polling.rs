@@ -1,7 +1,7 @@
 //! An idle Socket.IO client over Engine.IO v4 HTTP long-polling (for the `connect` scenario):
 //! handshake GET, POST `40{"name":...}`, then keep one GET pending and answer pings.
 
-use crate::stats::find_str;
+use crate::stats::{SID, find_str};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -28,7 +28,7 @@ pub async fn connect(
     if !open.starts_with('0') {
         return Err(format!("unexpected open packet: {open}"));
     }
-    let sid = find_str(&open, "\"sid\":\"")
+    let sid = find_str(&open, &SID)
         .ok_or("no sid in open packet")?
         .to_string();
     let url = format!("{base}&sid={sid}");
@@ -41,8 +41,8 @@ pub async fn connect(
         for packet in body.split(SEP) {
             if packet.starts_with("40") {
                 connected = true;
-            } else if packet.starts_with("44") {
-                return Err(format!("connect_error: {}", &packet[2..]));
+            } else if let Some(reason) = packet.strip_prefix("44") {
+                return Err(format!("connect_error: {reason}"));
             } else if packet == "2" {
                 post(http, &url, "3".into()).await?;
             } else if packet == "1" {

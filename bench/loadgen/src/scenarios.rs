@@ -1,7 +1,7 @@
 //! The four scenarios: connect, fanout, rooms, recovery.
 
 use crate::client::{self, Client, Handler, ack_ok};
-use crate::stats::{self, Bits, find_str, find_u64, now_us};
+use crate::stats::{self, Bits, SEQ, TEXT, find_str, find_u64, now_us};
 use crate::{Cli, ConnectArgs, FanoutArgs, RecoveryArgs, RoomsArgs, Scenario, polling};
 use futures_util::stream::{self, FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
@@ -239,7 +239,7 @@ async fn fanout(cli: &Cli, a: &FanoutArgs) -> Result<Value, String> {
                 return;
             }
             let now = now_us();
-            let Some(text) = find_str(p, "\"text\":\"") else {
+            let Some(text) = find_str(p, &TEXT) else {
                 return;
             };
             let mut parts = text.split(' ');
@@ -250,7 +250,7 @@ async fn fanout(cli: &Cli, a: &FanoutArgs) -> Result<Value, String> {
             let (Ok(idx), Ok(sent)) = (idx.parse::<usize>(), sent.parse::<u64>()) else {
                 return;
             };
-            let seq = find_u64(p, "\"seq\":").unwrap_or(0);
+            let seq = find_u64(p, &SEQ).unwrap_or(0);
             let mut s = st.lock().expect("state");
             if s.seen.set(idx) {
                 s.dups += 1;
@@ -420,7 +420,7 @@ async fn rooms(cli: &Cli, a: &RoomsArgs) -> Result<Value, String> {
                 return;
             }
             let now = now_us();
-            let Some(text) = find_str(p, "\"text\":\"") else {
+            let Some(text) = find_str(p, &TEXT) else {
                 return;
             };
             let mut it = text.split(' ');
@@ -632,7 +632,7 @@ fn rec_handler(st: Arc<Mutex<RecState>>, target: Arc<AtomicU64>) -> Handler {
         if !p.starts_with("[\"chat:message\"") {
             return;
         }
-        if let Some(seq) = find_u64(p, "\"seq\":") {
+        if let Some(seq) = find_u64(p, &SEQ) {
             let t = target.load(Ordering::Relaxed);
             st.lock().expect("state").mark(seq, t);
         }
@@ -652,6 +652,9 @@ fn parse_join(ack: &str) -> Option<(String, Vec<u64>)> {
         .collect();
     Some((epoch, seqs))
 }
+
+/// A reconnected client, when its rejoin was acked, and whether the room's epoch changed.
+type Rejoined = (Client, u64, bool);
 
 async fn recovery(cli: &Cli, a: &RecoveryArgs) -> Result<Value, String> {
     const ROOM: &str = "recovery";
@@ -722,7 +725,7 @@ async fn recovery(cli: &Cli, a: &RecoveryArgs) -> Result<Value, String> {
                 acks.push(tokio::spawn(async move {
                     match fut.await {
                         Some(ack) if ack_ok(&ack) => {
-                            if let Some(seq) = find_u64(&ack, "\"seq\":") {
+                            if let Some(seq) = find_u64(&ack, &SEQ) {
                                 last_acked.fetch_max(seq, Ordering::Relaxed);
                             }
                         }
@@ -751,12 +754,11 @@ async fn recovery(cli: &Cli, a: &RecoveryArgs) -> Result<Value, String> {
     let missed_target = last_acked.load(Ordering::Relaxed);
     target.store(missed_target, Ordering::Relaxed);
     let addr = cli.addr;
-    let reconnects: Vec<(usize, Result<(Client, u64, bool), String>)> =
+    let reconnects: Vec<(usize, Result<Rejoined, String>)> =
         stream::iter((0..a.clients).filter(|&i| joins[i].is_some()))
             .map(|i| {
                 let st = states[i].clone();
                 let handler = rec_handler(st.clone(), target.clone());
-                let missed_target = missed_target;
                 async move {
                     let r = async {
                         let c = client::connect(addr, &format!("rec-{i}"), handler).await?;
