@@ -15,7 +15,7 @@ pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -34,7 +34,7 @@ use chat::{Backends, ChatService, Fanout, FanoutChain};
 use sinks::stomp::{StompBridge, StompError, StompSettings};
 use store::redis::{RedisBackend, RedisHistory, RedisRoomLocks, RedisRoster};
 use store::{LocalRoomLocks, MemoryRoster, MemoryStore, StoreError};
-use transport::{AdapterError, Admission, ClientConfig, Gatekeeper, HttpState, Io};
+use transport::{AdapterError, Admission, ClientConfig, Gatekeeper, HttpState, Io, SlowClients};
 
 pub use config::Config;
 
@@ -93,8 +93,7 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         None => None,
     };
 
-    let overflows = Arc::new(AtomicU64::new(0));
-    let mut fanouts: Vec<Arc<dyn Fanout>> = vec![io.fanout(overflows.clone())];
+    let mut fanouts: Vec<Arc<dyn Fanout>> = vec![io.fanout()];
     fanouts.extend(bridge.as_ref().map(|bridge| bridge.fanout()));
     let backends = backends(config, &node_id).await?;
     let rate = RateConfig {
@@ -111,7 +110,8 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         Some(verifier) => Gatekeeper::Jwt(Box::new(verifier)),
         None => Gatekeeper::Guest(limits(config)),
     };
-    io.register_namespace(chat.clone(), Arc::new(gatekeeper))
+    let slow_clients = SlowClients::default();
+    io.register_namespace(chat.clone(), Arc::new(gatekeeper), slow_clients.clone())
         .await?;
     let upkeep = config
         .redis_url
@@ -129,7 +129,7 @@ pub async fn build_app(config: &Config) -> Result<App, BuildError> {
         connections: io.connection_counter(),
         bridge: bridge.clone(),
         client: ClientConfig::from_config(config),
-        slow_client_disconnects: overflows,
+        slow_client_disconnects: slow_clients,
         scrape: api::metrics::Scrape {
             handle: api::metrics::handle(),
             chat: chat.clone(),

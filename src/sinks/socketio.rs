@@ -1,41 +1,28 @@
 //! Delivers chat events to Socket.IO rooms.
 //!
-//! Sockets of this process get each event one by one, so that a socket whose outgoing queue
-//! is full (a client that does not keep up) is known by name. Such a socket is never left with
-//! a silent gap: it gets no further events, is disconnected as soon as its queue has room for
-//! the disconnect packet (or by its next ping, which cannot be queued either), and is counted;
-//! its client reconnects and recovers what it missed with `since`. With a cluster adapter,
-//! sockets of other processes are reached through the adapter; every socket is also in a
-//! room named after its process, which is how "the other processes" are addressed.
-//!
-//! Each socket is also in a private room named by its id, which is how "everyone in the room
-//! but the sender" is addressed.
+//! Each event is serialised once and the same packet is queued for every socket of the room
+//! on this process. A socket whose outgoing queue is full (a client that does not keep up) is
+//! never left with a silent gap: the patched engineioxide refuses it every later packet and
+//! closes its session, `transport::slow_clients` counts and logs it, and its client
+//! reconnects and recovers what it missed with `since`. With a cluster adapter, sockets of
+//! other processes are reached through the adapter; every socket is also in a room named
+//! after its process, which is how "the other processes" are addressed.
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{BroadcastError, SocketError, SocketIo};
 
 use crate::api::metrics::names;
 use crate::chat::protocol::{Message, PresenceEvent, TypingEvent, events};
 use crate::chat::{ConnId, Fanout};
-
-/// How long an overflowed socket may take to accept its disconnect packet before we stop
-/// trying (its next ping fails for the same reason and closes it).
-const OVERFLOW_DISCONNECT_WINDOW: Duration = Duration::from_secs(30);
-
-/// Marks a socket whose outgoing queue overflowed; it receives nothing more.
-#[derive(Clone)]
-struct Overflowed;
 
 /// Makes sure this process has handed every message that other processes published before now
 /// to its sockets (see `transport::redis_driver`).
@@ -54,22 +41,31 @@ pub struct SocketIoFanout<A: Adapter> {
     io: SocketIo<A>,
     /// None on a single process.
     cluster: Option<Cluster>,
-    overflows: Arc<AtomicU64>,
 }
 
 impl<A: Adapter> SocketIoFanout<A> {
-    pub fn new(io: SocketIo<A>, cluster: Option<Cluster>, overflows: Arc<AtomicU64>) -> Self {
-        Self {
-            io,
-            cluster,
-            overflows,
-        }
+    pub fn new(io: SocketIo<A>, cluster: Option<Cluster>) -> Self {
+        Self { io, cluster }
     }
 
     fn socket(&self, conn: &ConnId) -> Option<SocketRef<A>> {
         Sid::from_str(conn)
             .ok()
             .and_then(|sid| self.io.get_socket(sid))
+    }
+
+    /// The room's sockets on this process, but `sender`.
+    fn local_targets(
+        &self,
+        room: &str,
+        sender: Option<&SocketRef<A>>,
+    ) -> Option<BroadcastOperators<A>> {
+        match sender {
+            // A socket's broadcast skips the socket itself.
+            Some(sender) => Some(sender.local().to(room.to_owned())),
+            // The namespace is gone while the server shuts down: nobody is left to tell.
+            None => self.io.of("/").map(|ns| ns.local().to(room.to_owned())),
+        }
     }
 
     /// Sends `event` to the room's sockets, except the socket `except`.
@@ -80,68 +76,46 @@ impl<A: Adapter> SocketIoFanout<A> {
         event: &str,
         data: &T,
     ) {
-        // Serialised once, then copied verbatim into each socket's packet.
-        let payload = match serde_json::value::to_raw_value(data) {
-            Ok(payload) => payload,
-            Err(error) => {
-                tracing::error!(%event, %error, "event not serialisable");
-                return;
-            }
-        };
-        // The namespace is gone while the server shuts down: nobody is left to tell.
-        let Some(local) = self.io.of("/") else {
+        // `except` is a socket of this process (or of a dead one, which is in no room): other
+        // processes never have it, so it is skipped here rather than given a room of its own.
+        let sender = except.and_then(|conn| self.socket(conn));
+        let Some(targets) = self.local_targets(room, sender.as_ref()) else {
             return;
         };
-        // `except` is a socket of this process (or of a dead one): other processes never
-        // have it, so it is filtered here rather than given a room of its own per socket.
-        let except = except.and_then(|conn| Sid::from_str(conn).ok());
-        let mut delivered = 0;
-        for socket in local.local().to(room.to_owned()).sockets() {
-            if Some(socket.id) != except {
-                delivered += u64::from(self.send(socket, event, &payload));
-            }
-        }
+        let expected = targets.sockets().len();
+        let failed = match self.local_targets(room, sender.as_ref()) {
+            Some(targets) => failures(targets.emit(event, data).await, room, event),
+            None => 0,
+        };
+        let delivered = expected.saturating_sub(failed) as u64;
         metrics::counter!(names::DELIVERIES, "event" => event.to_owned()).increment(delivered);
         if let (Some(cluster), Some(remote)) = (&self.cluster, self.io.of("/")) {
             let remote = remote.to(room.to_owned()).except(cluster.node_room.clone());
-            if let Err(error) = remote.emit(event, &payload).await {
+            if let Err(error) = remote.emit(event, data).await {
                 tracing::warn!(%room, %event, %error, "cluster broadcast failed");
             }
         }
     }
+}
 
-    /// Whether the packet was queued for the socket.
-    fn send(&self, socket: SocketRef<A>, event: &str, payload: &RawValue) -> bool {
-        if socket.extensions.get::<Overflowed>().is_some() {
-            return false;
+/// How many sockets a local broadcast did not reach (all of them if it failed as a whole).
+/// A full queue has closed its session
+/// (see the module doc); a closed socket is on its way out.
+fn failures(result: Result<(), BroadcastError>, room: &str, event: &str) -> usize {
+    match result {
+        Ok(()) => 0,
+        Err(BroadcastError::Socket(errors)) => {
+            let full = errors
+                .iter()
+                .filter(|e| matches!(e, SocketError::InternalChannelFull))
+                .count();
+            tracing::debug!(%room, %event, full, closed = errors.len() - full, "not delivered to every socket");
+            errors.len()
         }
-        match socket.emit(event, payload) {
-            Ok(()) => return true,
-            Err(SendError::Socket(SocketError::Closed)) => {}
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => self.overflowed(socket),
-            Err(error) => tracing::error!(sid = %socket.id, %event, %error, "emit failed"),
+        Err(error) => {
+            tracing::error!(%room, %event, %error, "broadcast failed");
+            usize::MAX
         }
-        false
-    }
-
-    fn overflowed(&self, socket: SocketRef<A>) {
-        if socket.extensions.insert(Overflowed).is_some() {
-            return;
-        }
-        let total = self.overflows.fetch_add(1, Ordering::Relaxed) + 1;
-        metrics::counter!(names::SLOW_CLIENT_DISCONNECTS).increment(1);
-        tracing::warn!(sid = %socket.id, total, "client too slow: outgoing queue full; disconnecting it");
-        tokio::spawn(async move {
-            let started = Instant::now();
-            while started.elapsed() < OVERFLOW_DISCONNECT_WINDOW {
-                match socket.clone().disconnect() {
-                    Err(SocketError::InternalChannelFull) => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    Ok(()) | Err(SocketError::Closed) => return,
-                }
-            }
-        });
     }
 }
 

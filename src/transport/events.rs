@@ -14,6 +14,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 
 use super::handshake::{Admitted, Gatekeeper};
 use super::payload::Payload;
+use super::slow_clients::SlowClients;
 use crate::api::metrics::names;
 use crate::chat::protocol::events;
 use crate::chat::{ChatService, Session};
@@ -23,6 +24,7 @@ use crate::error::ChatError;
 struct Connection {
     chat: Arc<ChatService>,
     session: Session,
+    slow_clients: SlowClients,
 }
 
 type Conn = Extension<Arc<Connection>>;
@@ -37,11 +39,13 @@ pub fn register_namespace<A: Adapter + DefinedAdapter>(
     io: &SocketIo<A>,
     chat: Arc<ChatService>,
     gatekeeper: Arc<Gatekeeper>,
+    slow_clients: SlowClients,
     node_room: Option<String>,
 ) -> A::InitRes {
     let admit = move |socket: SocketRef<A>, TryData(auth): TryData<Value>| {
         let chat = chat.clone();
         let gatekeeper = gatekeeper.clone();
+        let slow_clients = slow_clients.clone();
         let node_room = node_room.clone();
         async move {
             let auth = auth.unwrap_or(Value::Null);
@@ -49,7 +53,7 @@ pub fn register_namespace<A: Adapter + DefinedAdapter>(
             if let Some(node_room) = node_room {
                 socket.join(node_room);
             }
-            attach(&socket, chat, admitted);
+            attach(&socket, chat, admitted, slow_clients);
             Ok::<(), ChatError>(())
         }
     };
@@ -59,16 +63,23 @@ pub fn register_namespace<A: Adapter + DefinedAdapter>(
     io.ns("/", on_connect.with(admit))
 }
 
-fn attach<A: Adapter>(socket: &SocketRef<A>, chat: Arc<ChatService>, admitted: Admitted) {
+fn attach<A: Adapter>(
+    socket: &SocketRef<A>,
+    chat: Arc<ChatService>,
+    admitted: Admitted,
+    slow_clients: SlowClients,
+) {
     let session = chat.open_session(socket.id.to_string(), admitted.user, admitted.allowed_rooms);
-    socket
-        .extensions
-        .insert(Arc::new(Connection { chat, session }));
+    socket.extensions.insert(Arc::new(Connection {
+        chat,
+        session,
+        slow_clients,
+    }));
 
     // One handler that routes by event name: socketioxide keeps the handlers registered with
     // `on` in a hash map per socket, about 330 bytes of every idle connection.
     socket.on_fallback(on_event::<A>);
-    socket.on_disconnect(on_disconnect);
+    socket.on_disconnect(on_disconnect::<A>);
 }
 
 /// The first argument of an event. The parser gives the arguments after the event name as
@@ -123,7 +134,12 @@ async fn on_event<A: Adapter>(
     }
 }
 
-async fn on_disconnect(Extension(conn): Conn, reason: DisconnectReason) {
+async fn on_disconnect<A: Adapter>(
+    socket: SocketRef<A>,
+    Extension(conn): Conn,
+    reason: DisconnectReason,
+) {
     tracing::debug!(sid = %conn.session.conn, ?reason, "disconnected");
+    conn.slow_clients.on_disconnect(&socket);
     conn.chat.close_session(&conn.session).await;
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -21,6 +21,7 @@ use crate::api::metrics::Scrape;
 use crate::config::Config;
 use crate::sinks::stomp::StompBridge;
 use crate::store::HistoryStore;
+use crate::transport::SlowClients;
 
 /// What the HTTP handlers read.
 #[derive(Clone)]
@@ -35,7 +36,7 @@ pub struct HttpState {
     pub bridge: Option<Arc<StompBridge>>,
     pub client: ClientConfig,
     /// Sockets disconnected because they did not keep up with their room.
-    pub slow_client_disconnects: Arc<AtomicU64>,
+    pub slow_client_disconnects: SlowClients,
     pub scrape: Scrape,
 }
 
@@ -127,7 +128,7 @@ async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
         "connections": (state.connections)(),
-        "slow_client_disconnects": state.slow_client_disconnects.load(Ordering::Relaxed),
+        "slow_client_disconnects": state.slow_client_disconnects.total(),
         "stomp": state.bridge.as_ref().map(|bridge| bridge.stats()),
     }))
 }

@@ -2,7 +2,6 @@
 //! adapter it runs on: in-memory for one process, socketioxide's Redis adapter for several.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::layer::SocketIoLayer;
@@ -12,6 +11,7 @@ use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr
 use super::events::register_namespace;
 use super::handshake::Gatekeeper;
 use super::redis_driver::ManagedRedisDriver;
+use super::slow_clients::SlowClients;
 use crate::chat::{ChatService, Fanout};
 use crate::config::Config;
 use crate::sinks::{Cluster, SocketIoFanout};
@@ -90,17 +90,16 @@ fn by_transport<A: Adapter>(io: &SocketIo<A>) -> TransportCounts {
 }
 
 impl Io {
-    /// The room broadcast sink on this server; `overflows` counts sockets disconnected for
-    /// not keeping up.
-    pub fn fanout(&self, overflows: Arc<AtomicU64>) -> Arc<dyn Fanout> {
+    /// The room broadcast sink on this server.
+    pub fn fanout(&self) -> Arc<dyn Fanout> {
         match self {
-            Io::Local(io) => Arc::new(SocketIoFanout::new(io.clone(), None, overflows)),
+            Io::Local(io) => Arc::new(SocketIoFanout::new(io.clone(), None)),
             Io::Cluster(io, node_room, driver) => {
                 let cluster = Cluster {
                     node_room: node_room.clone(),
                     barrier: Arc::new(driver.clone()),
                 };
-                Arc::new(SocketIoFanout::new(io.clone(), Some(cluster), overflows))
+                Arc::new(SocketIoFanout::new(io.clone(), Some(cluster)))
             }
         }
     }
@@ -110,14 +109,15 @@ impl Io {
         &self,
         chat: Arc<ChatService>,
         gatekeeper: Arc<Gatekeeper>,
+        slow_clients: SlowClients,
     ) -> Result<(), AdapterError> {
         match self {
             Io::Local(io) => {
-                register_namespace(io, chat, gatekeeper, None);
+                register_namespace(io, chat, gatekeeper, slow_clients, None);
                 Ok(())
             }
             Io::Cluster(io, node_room, _) => {
-                register_namespace(io, chat, gatekeeper, Some(node_room.clone()))
+                register_namespace(io, chat, gatekeeper, slow_clients, Some(node_room.clone()))
                     .await
                     .map_err(|error| AdapterError(error.to_string()))
             }

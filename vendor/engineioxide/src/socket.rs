@@ -97,6 +97,21 @@ pub enum DisconnectReason {
     ClosingServer,
 }
 
+/// Switchboard patch: set once a packet found the socket's outgoing queue full. From then on
+/// the socket takes no packet (what its client got is a gap-free prefix of what was sent to
+/// it) and its session is closed with [`DisconnectReason::TransportError`]. Every socket
+/// publishes its flag in its request extensions ([`Socket::req_parts`]), so the application can
+/// tell this reason from the others when it is told of the disconnection.
+#[derive(Debug, Default)]
+pub struct QueueOverflow(AtomicBool);
+
+impl QueueOverflow {
+    /// Whether the socket's outgoing queue overflowed.
+    pub fn happened(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// Convert an [`Error`] to a [`DisconnectReason`] if possible
 /// This is used to notify the [`Handler`](crate::handler::EngineIoHandler) of the reason why a [`Socket`] was closed
 /// If the error cannot be converted to a [`DisconnectReason`] it means that the error was not fatal and the [`Socket`] can be kept alive
@@ -262,6 +277,9 @@ where
     /// A cancellation token that will be triggered when the socket is being closed.
     pub(crate) cancellation_token: CancellationToken,
 
+    /// Switchboard patch: see [`QueueOverflow`]; also in `req_parts.extensions`.
+    overflow: Arc<QueueOverflow>,
+
     /// Function to call when the socket is closed
     close_fn: Box<dyn Fn(Sid, DisconnectReason) + Send + Sync>,
     /// User data bound to the socket
@@ -282,11 +300,13 @@ where
         protocol: ProtocolVersion,
         transport: TransportType,
         config: &EngineIoConfig,
-        req_parts: Parts,
+        mut req_parts: Parts,
         close_fn: Box<dyn Fn(Sid, DisconnectReason) + Send + Sync>,
         supports_binary: bool,
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
+        let overflow = Arc::new(QueueOverflow::default());
+        req_parts.extensions.insert(overflow.clone());
 
         Self {
             id: Sid::new(),
@@ -301,6 +321,7 @@ where
 
             heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),
+            overflow,
 
             close_fn,
 
@@ -316,13 +337,30 @@ where
         #[cfg(feature = "tracing")]
         tracing::debug!(?packet, "sending packet");
 
+        if self.overflow.happened() {
+            return Err(TrySendError::Full(packet));
+        }
         self.internal_tx
             .try_send(Box::new(smallvec![packet]))
             .map_err(|p| match p {
-                TrySendError::Full(mut p) => TrySendError::Full(p.pop().unwrap()),
+                TrySendError::Full(mut p) => {
+                    self.overflowed();
+                    TrySendError::Full(p.pop().unwrap())
+                }
                 TrySendError::Closed(mut p) => TrySendError::Closed(p.pop().unwrap()),
             })?;
         Ok(())
+    }
+
+    /// Switchboard patch: a full queue closes the session (see [`QueueOverflow`]). Called where
+    /// packets are queued, possibly under the caller's locks (socketioxide's broadcast holds its
+    /// room and socket maps): closing takes only the engine's socket map and spawns the rest.
+    fn overflowed(&self) {
+        if !self.overflow.0.swap(true, Ordering::AcqRel) {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = ?self.id, "outgoing queue full, closing the session");
+            (self.close_fn)(self.id, DisconnectReason::TransportError);
+        }
     }
     pub(crate) fn is_upgrading(&self) -> bool {
         self.upgrading.load(Ordering::Relaxed)
@@ -466,8 +504,17 @@ where
     /// If the socket is closed, the function will return a [`TrySendError::Closed`] error.
     #[inline]
     pub fn reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {
-        let permit = self.internal_tx.try_reserve()?;
-        Ok(Permit { inner: permit })
+        if self.overflow.happened() {
+            return Err(TrySendError::Full(()));
+        }
+        match self.internal_tx.try_reserve() {
+            Ok(permit) => Ok(Permit { inner: permit }),
+            Err(TrySendError::Full(())) => {
+                self.overflowed();
+                Err(TrySendError::Full(()))
+            }
+            Err(closed) => Err(closed),
+        }
     }
 
     /// Emits a message to the client.
@@ -488,8 +535,11 @@ where
     /// The socket will be removed from the `Engine` and the [`Handler`](crate::handler::EngineIoHandler) will be notified.
     #[cfg_attr(feature = "tracing", tracing::instrument(skip(self)))]
     pub fn close(&self, reason: DisconnectReason) {
-        // Try to send a close packet is the connection is still operational.
-        self.send(Packet::Close).ok();
+        // Try to send a close packet is the connection is still operational (Switchboard patch:
+        // straight to the queue, a full one is no overflow to report here).
+        self.internal_tx
+            .try_send(Box::new(smallvec![Packet::Close]))
+            .ok();
 
         (self.close_fn)(self.id, reason);
     }
@@ -648,6 +698,7 @@ where
 
             heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),
+            overflow: Default::default(),
             close_fn,
 
             data: D::default(),
