@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (npm packages from the lock files, Debian's Chromium and nginx,
-# the local services) and runs every suite: format and lint, Rust unit and integration tests, the Node
-# socket.io-client compatibility suite, the demo's unit tests and its end-to-end tests in
-# headless Chromium.
+# the local services) and runs every suite: format and lint, Rust unit and integration tests (the
+# benchmark load generator's too), the Node socket.io-client compatibility suite, the demo's
+# unit tests and its end-to-end tests in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,11 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --locked
+
+step "benchmark load generator (bench/loadgen, a project of its own): fmt, clippy, unit tests"
+cargo fmt --manifest-path bench/loadgen/Cargo.toml -- --check
+cargo clippy --manifest-path bench/loadgen/Cargo.toml --all-targets --locked -- -D warnings
+cargo test --manifest-path bench/loadgen/Cargo.toml --locked
 
 step "build the server binary for the Node and browser suites"
 cargo build --locked --bin switchboard
