@@ -25,7 +25,7 @@ pub type ConnId = String;
 pub trait Fanout: Send + Sync + 'static {
     /// The connection now receives the room's events.
     async fn subscribe(&self, conn: &ConnId, room: &str);
-    /// The connection no longer receives the room's events.
+    /// The connection no longer receives the room's events (it left the room, or it is gone).
     async fn unsubscribe(&self, conn: &ConnId, room: &str);
     /// `chat:message` to every socket in the room, the sender included.
     async fn message(&self, message: &Message);

@@ -285,6 +285,7 @@ impl ChatService {
     /// The socket is gone: it leaves every room, and each room hears of it.
     pub async fn close_session(&self, session: &Session) {
         for room in self.memberships.leave_all(&session.conn) {
+            self.fanout.unsubscribe(&session.conn, &room).await;
             self.depart(room, &session.conn, &session.user).await;
         }
     }

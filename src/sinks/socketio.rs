@@ -8,8 +8,9 @@
 //! other processes are reached through the adapter; every socket is also in a room named
 //! after its process, which is how "the other processes" are addressed.
 
+use std::collections::{HashMap, hash_map};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
@@ -41,11 +42,24 @@ pub struct SocketIoFanout<A: Adapter> {
     io: SocketIo<A>,
     /// None on a single process.
     cluster: Option<Cluster>,
+    /// How many of this process's sockets are subscribed to each room: the deliveries metric
+    /// of a message without listing the room's sockets for every event.
+    members: Mutex<HashMap<String, usize>>,
 }
 
 impl<A: Adapter> SocketIoFanout<A> {
     pub fn new(io: SocketIo<A>, cluster: Option<Cluster>) -> Self {
-        Self { io, cluster }
+        Self {
+            io,
+            cluster,
+            members: Mutex::default(),
+        }
+    }
+
+    fn members(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.members
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn socket(&self, conn: &ConnId) -> Option<SocketRef<A>> {
@@ -82,7 +96,11 @@ impl<A: Adapter> SocketIoFanout<A> {
         let Some(targets) = self.local_targets(room, sender.as_ref()) else {
             return;
         };
-        let expected = targets.sockets().len();
+        let expected = match &sender {
+            // Presence and typing (not the hot path): the sender may or may not be in the room.
+            Some(_) => targets.sockets().len(),
+            None => self.members().get(room).copied().unwrap_or(0),
+        };
         let failed = match self.local_targets(room, sender.as_ref()) {
             Some(targets) => failures(targets.emit(event, data).await, room, event),
             None => 0,
@@ -122,12 +140,19 @@ fn failures(result: Result<(), BroadcastError>, room: &str, event: &str) -> usiz
 #[async_trait]
 impl<A: Adapter> Fanout for SocketIoFanout<A> {
     async fn subscribe(&self, conn: &ConnId, room: &str) {
+        *self.members().entry(room.to_owned()).or_default() += 1;
         if let Some(socket) = self.socket(conn) {
             socket.join(room.to_owned());
         }
     }
 
     async fn unsubscribe(&self, conn: &ConnId, room: &str) {
+        if let hash_map::Entry::Occupied(mut count) = self.members().entry(room.to_owned()) {
+            *count.get_mut() -= 1;
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
         if let Some(socket) = self.socket(conn) {
             socket.leave(room.to_owned());
         }
