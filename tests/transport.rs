@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Client, Polling, RawWs, TestServer};
+use support::{Client, Polling, RawWs, TestServer, WAIT};
 
 #[tokio::test]
 async fn healthz_reports_version_uptime_and_connections() {
@@ -356,6 +356,64 @@ async fn a_client_that_stops_reading_is_disconnected_not_silently_skipped() {
     assert_eq!(
         (left["action"].as_str(), left["user"]["name"].as_str()),
         (Some("leave"), Some("stalled"))
+    );
+}
+
+#[tokio::test]
+async fn an_ack_that_finds_the_queue_full_closes_the_connection_instead_of_being_dropped() {
+    let server = TestServer::start(&["--max-buffer", "16", "--rate-burst", "200"]).await;
+    let (stalled, _) = Polling::open(&server).await;
+    stalled.connect("stalled").await;
+    assert_eq!(stalled.post(r#"421["room:join",{"room":"r"}]"#).await, 200);
+    let packets = stalled.poll().await.unwrap();
+    assert!(packets.iter().any(|p| p.starts_with("431")), "{packets:?}");
+
+    // Acks only, no broadcast: 24 history requests in one payload, and no poll for the answers.
+    let requests: Vec<String> = (2..26)
+        .map(|id| format!(r#"42{id}["chat:history",{{"room":"r"}}]"#))
+        .collect();
+    assert_eq!(stalled.post(requests.join("\u{1e}")).await, 200);
+
+    let deadline = std::time::Instant::now() + WAIT;
+    let counted = loop {
+        let health: Value = reqwest::get(server.http("/healthz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["slow_client_disconnects"] == 1 || std::time::Instant::now() > deadline {
+            break health["slow_client_disconnects"].clone();
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(
+        counted, 1,
+        "the overflowing ack closed the connection and was counted"
+    );
+    // The session is gone; before this patch it stayed open with 8 acks silently dropped.
+    let mut ack_ids = Vec::new();
+    loop {
+        match stalled.poll().await {
+            Err(status) => {
+                assert_eq!(status, 400);
+                break;
+            }
+            Ok(packets) => {
+                for packet in packets {
+                    if let Some(rest) = packet.strip_prefix("43") {
+                        let end = rest.find('[').unwrap();
+                        ack_ids.push(rest[..end].parse::<u64>().unwrap());
+                    }
+                }
+            }
+        }
+    }
+    assert!(ack_ids.len() < 24, "not every ack can have fitted");
+    assert_eq!(
+        ack_ids,
+        (2..2 + ack_ids.len() as u64).collect::<Vec<_>>(),
+        "the acks it got are a gap-free prefix"
     );
 }
 
