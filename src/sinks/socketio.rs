@@ -63,9 +63,10 @@ impl<A: Adapter> SocketIoFanout<A> {
     }
 
     fn socket(&self, conn: &ConnId) -> Option<SocketRef<A>> {
-        Sid::from_str(conn)
-            .ok()
-            .and_then(|sid| self.io.get_socket(sid))
+        // Through `of("/")`: `SocketIo::get_socket` panics once the namespace is gone, which
+        // it is while the server shuts down and disconnected sockets still leave their rooms.
+        let sid = Sid::from_str(conn).ok()?;
+        self.io.of("/")?.get_socket(sid)
     }
 
     /// The room's sockets on this process, but `sender`.
