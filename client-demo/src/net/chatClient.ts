@@ -300,9 +300,10 @@ export class ChatClient {
 
   /** The message input changed. */
   inputChanged(room: string, text: string): void {
-    const [next, send] = typingInput(this.typing.get(room) ?? idleTyping, Date.now(), text.trim().length > 0);
+    const prev = this.typing.get(room) ?? idleTyping;
+    const [next, send] = typingInput(prev, Date.now(), text.trim().length > 0);
     this.typing.set(room, next);
-    this.emitTyping(room, send);
+    this.emitTyping(room, send, send === true && prev.typing);
   }
 
   private stopTyping(room: string): void {
@@ -313,10 +314,16 @@ export class ChatClient {
     this.emitTyping(room, send);
   }
 
-  private emitTyping(room: string, send: TypingSend): void {
+  /**
+   * A refresh of "still typing" is volatile: worthless once late, never buffered. A change
+   * (started or stopped typing) is not: socket.io-client drops a volatile packet while the
+   * transport is busy (a long-polling POST in flight), which would leave the others showing
+   * the wrong state until the indicator expires.
+   */
+  private emitTyping(room: string, send: TypingSend, refresh = false): void {
     if (send === null || !this.socket?.connected) return;
-    // volatile: a typing hint is worthless once late, never buffer it.
-    this.socket.volatile.emit('chat:typing', { room, typing: send });
+    const target = refresh ? this.socket.volatile : this.socket;
+    target.emit('chat:typing', { room, typing: send });
   }
 
   private onTimer(): void {
