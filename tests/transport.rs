@@ -263,6 +263,43 @@ async fn polling_body_over_max_payload_is_413_and_closes_only_that_session() {
     assert_eq!(ack["ok"], true);
 }
 
+/// `slow_client_disconnects` from `/healthz`.
+async fn slow_client_disconnects(server: &TestServer) -> Value {
+    let health: Value = reqwest::get(server.http("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["slow_client_disconnects"].clone()
+}
+
+/// Every packet a polling session still gets until it is closed (HTTP 400, or a close or
+/// disconnect packet); fails if that takes longer than `WAIT`.
+async fn packets_until_closed(polling: &Polling) -> Vec<String> {
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut received = Vec::new();
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session was never closed"
+        );
+        match polling.poll().await {
+            Err(status) => {
+                assert_eq!(status, 400);
+                return received;
+            }
+            Ok(packets) => {
+                let closed = packets.iter().any(|p| p == "41" || p == "1");
+                received.extend(packets);
+                if closed {
+                    return received;
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected_not_silently_skipped() {
     let server = TestServer::start(&[
@@ -301,43 +338,18 @@ async fn a_client_that_stops_reading_is_disconnected_not_silently_skipped() {
             "others miss nothing"
         );
     }
-    let health: Value = reqwest::get(server.http("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health["slow_client_disconnects"], 1);
+    assert_eq!(slow_client_disconnects(&server).await, 1);
 
     // The stalled client finds its session closed (or ended by a disconnect packet), never a
     // stream with a hole in it: what it did get is a gap-free prefix.
-    let started = std::time::Instant::now();
-    let mut seqs = Vec::new();
-    loop {
-        match stalled.poll().await {
-            Err(status) => {
-                assert_eq!(status, 400);
-                break;
-            }
-            Ok(packets) => {
-                for packet in &packets {
-                    if let Some(body) = packet.strip_prefix("42") {
-                        let event: Value = serde_json::from_str(body).unwrap();
-                        if event[0] == "chat:message" {
-                            seqs.push(event[1]["seq"].as_u64().unwrap());
-                        }
-                    }
-                }
-                if packets.iter().any(|p| p == "41" || p == "1") {
-                    break;
-                }
-            }
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "stalled client never disconnected"
-        );
-    }
+    let seqs: Vec<u64> = packets_until_closed(&stalled)
+        .await
+        .iter()
+        .filter_map(|packet| packet.strip_prefix("42"))
+        .map(|body| serde_json::from_str::<Value>(body).unwrap())
+        .filter(|event| event[0] == "chat:message")
+        .map(|event| event[1]["seq"].as_u64().unwrap())
+        .collect();
     assert!(
         seqs.len() < 40,
         "the stalled client cannot have received everything"
@@ -376,14 +388,9 @@ async fn an_ack_that_finds_the_queue_full_closes_the_connection_instead_of_being
 
     let deadline = std::time::Instant::now() + WAIT;
     let counted = loop {
-        let health: Value = reqwest::get(server.http("/healthz"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if health["slow_client_disconnects"] == 1 || std::time::Instant::now() > deadline {
-            break health["slow_client_disconnects"].clone();
+        let counted = slow_client_disconnects(&server).await;
+        if counted == 1 || std::time::Instant::now() > deadline {
+            break counted;
         }
         tokio::task::yield_now().await;
     };
@@ -392,23 +399,12 @@ async fn an_ack_that_finds_the_queue_full_closes_the_connection_instead_of_being
         "the overflowing ack closed the connection and was counted"
     );
     // The session is gone; before this patch it stayed open with 8 acks silently dropped.
-    let mut ack_ids = Vec::new();
-    loop {
-        match stalled.poll().await {
-            Err(status) => {
-                assert_eq!(status, 400);
-                break;
-            }
-            Ok(packets) => {
-                for packet in packets {
-                    if let Some(rest) = packet.strip_prefix("43") {
-                        let end = rest.find('[').unwrap();
-                        ack_ids.push(rest[..end].parse::<u64>().unwrap());
-                    }
-                }
-            }
-        }
-    }
+    let ack_ids: Vec<u64> = packets_until_closed(&stalled)
+        .await
+        .iter()
+        .filter_map(|packet| packet.strip_prefix("43"))
+        .map(|rest| rest[..rest.find('[').unwrap()].parse().unwrap())
+        .collect();
     assert!(ack_ids.len() < 24, "not every ack can have fitted");
     assert_eq!(
         ack_ids,
