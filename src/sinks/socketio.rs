@@ -1,7 +1,7 @@
 //! Delivers chat events to Socket.IO rooms.
 //!
 //! Each event is serialised once and the same packet is queued for every socket of the room
-//! on this process. A socket whose outgoing queue is full (a client that does not keep up) is
+//! on this process (and handed to the cluster adapter for the others). A socket whose outgoing queue is full (a client that does not keep up) is
 //! never left with a silent gap: the patched engineioxide refuses it every later packet and
 //! closes its session, `transport::slow_clients` counts and logs it, and its client
 //! reconnects and recovers what it missed with `since`. With a cluster adapter, sockets of
@@ -91,26 +91,32 @@ impl<A: Adapter> SocketIoFanout<A> {
         event: &str,
         data: &T,
     ) {
+        // Serialised once, for this process's broadcast and the cluster's.
+        let payload = match serde_json::value::to_raw_value(data) {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::error!(%event, %error, "event not serialisable");
+                return;
+            }
+        };
         // `except` is a socket of this process (or of a dead one, which is in no room): other
         // processes never have it, so it is skipped here rather than given a room of its own.
         let sender = except.and_then(|conn| self.socket(conn));
-        let Some(targets) = self.local_targets(room, sender.as_ref()) else {
-            return;
-        };
         let expected = match &sender {
             // Presence and typing (not the hot path): the sender may or may not be in the room.
-            Some(_) => targets.sockets().len(),
+            Some(_) => self
+                .local_targets(room, sender.as_ref())
+                .map_or(0, |targets| targets.sockets().len()),
             None => self.members().get(room).copied().unwrap_or(0),
         };
-        let failed = match self.local_targets(room, sender.as_ref()) {
-            Some(targets) => failures(targets.emit(event, data).await, room, event),
-            None => 0,
-        };
-        let delivered = expected.saturating_sub(failed) as u64;
-        metrics::counter!(names::DELIVERIES, "event" => event.to_owned()).increment(delivered);
+        if let Some(targets) = self.local_targets(room, sender.as_ref()) {
+            let failed = failures(targets.emit(event, &payload).await, room, event);
+            let delivered = expected.saturating_sub(failed) as u64;
+            metrics::counter!(names::DELIVERIES, "event" => event.to_owned()).increment(delivered);
+        }
         if let (Some(cluster), Some(remote)) = (&self.cluster, self.io.of("/")) {
             let remote = remote.to(room.to_owned()).except(cluster.node_room.clone());
-            if let Err(error) = remote.emit(event, data).await {
+            if let Err(error) = remote.emit(event, &payload).await {
                 tracing::warn!(%room, %event, %error, "cluster broadcast failed");
             }
         }
@@ -118,8 +124,7 @@ impl<A: Adapter> SocketIoFanout<A> {
 }
 
 /// How many sockets a local broadcast did not reach (all of them if it failed as a whole).
-/// A full queue has closed its session
-/// (see the module doc); a closed socket is on its way out.
+/// A full queue has closed its session (see the module doc); a closed socket is on its way out.
 fn failures(result: Result<(), BroadcastError>, room: &str, event: &str) -> usize {
     match result {
         Ok(()) => 0,
