@@ -29,6 +29,7 @@ use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
     errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
 };
+use crate::socket::QueuedPackets;
 
 /// Create a response for websocket upgrade
 fn ws_response<B>(ws_key: &HeaderValue) -> Response<ResponseBody<B>> {
@@ -299,24 +300,13 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 packets
             }
         };
-        let mut yielded = false;
+        let mut may_yield = true;
         loop {
             feed_packets(&mut tx, socket.protocol, *packets).await;
-            match buffered_rx.try_recv() {
-                Ok(next) => packets = next,
-                Err(_) if !yielded => {
-                    // Switchboard patch: yield once before writing, so that packets queued
-                    // meanwhile by broadcasting tasks go out in the same write (fewer system
-                    // calls per packet under load; no timer, so no added latency when idle).
-                    yielded = true;
-                    tokio::task::yield_now().await;
-                    match buffered_rx.try_recv() {
-                        Ok(next) => packets = next,
-                        Err(_) => break,
-                    }
-                }
-                Err(_) => break,
-            }
+            let Some(next) = next_queued(buffered_rx, &mut may_yield).await else {
+                break;
+            };
+            packets = next;
         }
 
         #[cfg(feature = "tracing")]
@@ -330,6 +320,25 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+
+/// The packets queued meanwhile, if any. Switchboard patch: the first time the queue is empty,
+/// yield to the scheduler once and look again, so that packets queued meanwhile by
+/// broadcasting tasks go out in the same write (fewer system calls per packet under load; no
+/// timer, so no added latency when idle).
+async fn next_queued(
+    rx: &mut tokio::sync::mpsc::Receiver<QueuedPackets>,
+    may_yield: &mut bool,
+) -> Option<QueuedPackets> {
+    if let Ok(next) = rx.try_recv() {
+        return Some(next);
+    }
+    if !std::mem::take(may_yield) {
+        return None;
+    }
+    tokio::task::yield_now().await;
+    rx.try_recv().ok()
+}
+
 /// Queues packets on the websocket, without flushing.
 async fn feed_packets<S>(
     tx: &mut SplitSink<WebSocketStream<S>, Message>,
